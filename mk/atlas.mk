@@ -1,0 +1,1 @@
+# mk/atlas.mk - build fragment for the atlas area (included by Makefile.am).

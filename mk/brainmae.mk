@@ -1,0 +1,1 @@
+# mk/brainmae.mk - build fragment for the brainmae area (included by Makefile.am).

@@ -1,0 +1,1 @@
+# mk/docs.mk - user guide and man pages.

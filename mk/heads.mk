@@ -1,0 +1,1 @@
+# mk/heads.mk - build fragment for the heads area (included by Makefile.am).

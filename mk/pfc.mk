@@ -1,0 +1,1 @@
+# mk/pfc.mk - build fragment for the pfc area (included by Makefile.am).

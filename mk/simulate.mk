@@ -1,0 +1,1 @@
+# mk/simulate.mk - build fragment for the simulate area (included by Makefile.am).
