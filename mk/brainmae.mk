@@ -1,1 +1,20 @@
 # mk/brainmae.mk - build fragment for the brainmae area (included by Makefile.am).
+#
+# BrainMAE: region-aware graph attention op (core/brainmae/region_attention*),
+# dense ops (ops.c), model forward/backward/AdamW (model.c); tests are a
+# double-precision finite-difference check of the new op and a PyTorch
+# golden test (tests/brainmae_golden.py drives tests/test_brainmae_golden).
+libbrainstage_la_SOURCES += \
+	core/brainmae/region_attention.c \
+	core/brainmae/region_attention_impl.h \
+	core/brainmae/ops.c \
+	core/brainmae/ops.h \
+	core/brainmae/model.c \
+	core/brainmae/model_internal.h
+brainstageinclude_HEADERS += core/brainstage/brainmae.h
+
+check_PROGRAMS += tests/test_brainmae_ops tests/test_brainmae_golden
+tests_test_brainmae_ops_LDADD = $(tests_ldadd)
+tests_test_brainmae_golden_LDADD = $(tests_ldadd)
+TESTS += tests/test_brainmae_ops tests/brainmae_golden.py
+EXTRA_DIST += tests/brainmae_golden.py tests/brainmae_ref.py

@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""tests/brainmae_ref.py - PyTorch reference of BrainMAE as brainstage builds it.
+
+This is the golden model for the C implementation (core/brainmae/): same
+parameter names, shapes and order as bs_brainmae_param_table(), same
+forward pass, same loss.  docs/brainmae.md describes the architecture.
+Used by tests/brainmae_golden.py and bench/brainmae/bench.py; not imported
+at product run time.
+"""
+import math
+
+import torch
+import torch.nn.functional as F
+
+LN_EPS = 1e-5
+
+
+def param_specs(cfg):
+    """[(name, shape, weight_decay)] in the C flat-buffer order."""
+    R, tau, d, dk, f = cfg["R"], cfg["tau"], cfg["d"], cfg["dk"], cfg["ffn"]
+    S = cfg["S"]
+    specs = [("roi_embed", (R, d), 0), ("mask_token", (d,), 0),
+             ("in_proj.weight", (d, tau), 1), ("in_proj.bias", (d,), 0)]
+
+    def ln(p):
+        return [(p + ".weight", (d,), 0), (p + ".bias", (d,), 0)]
+
+    def ffn(p):
+        return [(p + ".fc1.weight", (f, d), 1), (p + ".fc1.bias", (f,), 0),
+                (p + ".fc2.weight", (d, f), 1), (p + ".fc2.bias", (d,), 0)]
+
+    def ra_block(p):
+        return (ln(p + ".ln1") +
+                [(p + ".wq.weight", (dk, d), 1), (p + ".wk.weight", (dk, d), 1),
+                 (p + ".wv.weight", (d, d), 1), (p + ".wv.bias", (d,), 0)] +
+                ln(p + ".ln2") + ffn(p))
+
+    def sa_block(p):
+        return (ln(p + ".ln1") +
+                [(p + ".qkv.weight", (3 * d, d), 1), (p + ".qkv.bias", (3 * d,), 0),
+                 (p + ".proj.weight", (d, d), 1), (p + ".proj.bias", (d,), 0)] +
+                ln(p + ".ln2") + ffn(p))
+
+    for i, kind in enumerate(encoder_kinds(cfg)):
+        specs += ra_block("enc.%d" % i) if kind == "ra" else sa_block("enc.%d" % i)
+    specs += ln("enc_norm")
+    specs += [("seg_proj.weight", (d, d), 1), ("seg_proj.bias", (d,), 0),
+              ("cls_token", (d,), 0), ("temporal_pos", (S + 1, d), 0)]
+    for i in range(cfg["n_temporal"]):
+        specs += sa_block("temporal.%d" % i)
+    specs += ln("temporal_norm")
+    specs += [("dec_ctx.weight", (d, d), 1), ("dec_ctx.bias", (d,), 0)]
+    for i in range(cfg["n_decoder"]):
+        specs += sa_block("decoder.%d" % i)
+    specs += ln("dec_norm")
+    specs += [("dec_out.weight", (tau, d), 1), ("dec_out.bias", (tau,), 0)]
+    return specs
+
+
+def encoder_kinds(cfg):
+    """SG: every encoder block region-aware; AG: the first region-aware, the rest self-attention."""
+    n = cfg["n_encoder"]
+    if cfg["encoder"] == "sg":
+        return ["ra"] * n
+    return ["ra"] + ["sa"] * (n - 1)
+
+
+def init_params(cfg, gen):
+    """Same scheme as the C initialiser (not bit-identical: tests copy weights)."""
+    params = {}
+    for name, shape, _ in param_specs(cfg):
+        if name.endswith("ln1.weight") or name.endswith("ln2.weight") or name.endswith("norm.weight"):
+            t = torch.ones(shape)
+        elif name.endswith(".bias"):
+            t = torch.zeros(shape)
+        else:
+            t = torch.randn(shape, generator=gen) * 0.02
+        params[name] = t.double()
+    return params
+
+
+def gelu(x, kind):
+    return F.gelu(x, approximate="tanh") if kind == "tanh" else F.gelu(x)
+
+
+def layer_norm(x, p, name):
+    return F.layer_norm(x, x.shape[-1:], p[name + ".weight"], p[name + ".bias"], LN_EPS)
+
+
+def ffn(x, p, name, cfg):
+    h = gelu(F.linear(x, p[name + ".fc1.weight"], p[name + ".fc1.bias"]), cfg["gelu"])
+    return F.linear(h, p[name + ".fc2.weight"], p[name + ".fc2.bias"])
+
+
+def region_adjacency(p, name, cfg):
+    """alpha = row-softmax((E Wq^T)(E Wk^T)^T / sqrt(dk)) with the diagonal removed."""
+    E = p["roi_embed"]
+    q = E @ p[name + ".wq.weight"].t()
+    k = E @ p[name + ".wk.weight"].t()
+    a = q @ k.t() / math.sqrt(cfg["dk"])
+    R = E.shape[0]
+    if not cfg.get("self_loops", False):
+        a = a.masked_fill(torch.eye(R, dtype=torch.bool), float("-inf"))
+    return torch.softmax(a, dim=-1)
+
+
+def ra_block(x, p, name, cfg):
+    """x: (..., R, d).  Values from node features, graph from ROI embeddings."""
+    alpha = region_adjacency(p, name, cfg)
+    u = layer_norm(x, p, name + ".ln1")
+    v = F.linear(u, p[name + ".wv.weight"], p[name + ".wv.bias"])
+    x = x + alpha @ v
+    return x + ffn(layer_norm(x, p, name + ".ln2"), p, name, cfg)
+
+
+def sa_block(x, p, name, cfg):
+    """Pre-LN multi-head self-attention block over the second-to-last axis."""
+    d, nh = cfg["d"], cfg["heads"]
+    dh = d // nh
+    u = layer_norm(x, p, name + ".ln1")
+    qkv = F.linear(u, p[name + ".qkv.weight"], p[name + ".qkv.bias"])
+    lead = qkv.shape[:-2]
+    n = qkv.shape[-2]
+    qkv = qkv.reshape(*lead, n, 3, nh, dh)
+    q = qkv[..., 0, :, :].transpose(-2, -3)
+    k = qkv[..., 1, :, :].transpose(-2, -3)
+    v = qkv[..., 2, :, :].transpose(-2, -3)
+    att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(dh), dim=-1)
+    o = (att @ v).transpose(-2, -3).reshape(*lead, n, d)
+    x = x + F.linear(o, p[name + ".proj.weight"], p[name + ".proj.bias"])
+    return x + ffn(layer_norm(x, p, name + ".ln2"), p, name, cfg)
+
+
+def forward(p, cfg, X, M, V):
+    """X: (B,S,R,tau) segments; M: (B,S,R) 1 = masked; V: (B,R) 1 = valid ROI.
+
+    Returns dict with loss, recon (B,S,R,tau), cls (B,d), seg (B,S,d)."""
+    B, S, R, tau = X.shape
+    hidden = M.clamp(max=1) + (1 - V)[:, None, :]
+    hidden = (hidden > 0).to(X.dtype)[..., None]          # masked or invalid ROI
+    h = F.linear(X, p["in_proj.weight"], p["in_proj.bias"])
+    h = h * (1 - hidden) + p["mask_token"] * hidden
+    for i, kind in enumerate(encoder_kinds(cfg)):
+        h = (ra_block if kind == "ra" else sa_block)(h, p, "enc.%d" % i, cfg)
+    z = layer_norm(h, p, "enc_norm")                        # (B,S,R,d)
+    seg = F.linear(z.mean(dim=2), p["seg_proj.weight"], p["seg_proj.bias"])  # (B,S,d)
+    cls = p["cls_token"].expand(B, 1, -1)
+    t = torch.cat([cls, seg], dim=1) + p["temporal_pos"]
+    for i in range(cfg["n_temporal"]):
+        t = sa_block(t, p, "temporal.%d" % i, cfg)
+    t = layer_norm(t, p, "temporal_norm")
+    ctx = F.linear(t[:, 1:], p["dec_ctx.weight"], p["dec_ctx.bias"])
+    y = z + ctx[:, :, None, :]
+    for i in range(cfg["n_decoder"]):
+        y = sa_block(y, p, "decoder.%d" % i, cfg)
+    y = layer_norm(y, p, "dec_norm")
+    recon = F.linear(y, p["dec_out.weight"], p["dec_out.bias"])
+    err = ((recon - X) ** 2).sum(dim=-1)                    # (B,S,R)
+    valid = V[:, None, :].expand(B, S, R)
+    mk = M * valid
+    um = (1 - M) * valid
+    loss = X.new_zeros(())
+    if mk.sum() > 0:
+        loss = loss + cfg["w_masked"] * (err * mk).sum() / (mk.sum() * tau)
+    if um.sum() > 0:
+        loss = loss + cfg["w_unmasked"] * (err * um).sum() / (um.sum() * tau)
+    return {"loss": loss, "recon": recon, "cls": t[:, 0], "seg": t[:, 1:]}
+
+
+TINY = dict(R=6, tau=4, S=3, d=8, dk=4, ffn=16, heads=2, encoder="ag", n_encoder=3,
+            n_temporal=2, n_decoder=2, gelu="tanh", w_masked=0.75, w_unmasked=0.25)
