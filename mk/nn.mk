@@ -6,3 +6,14 @@
 # core/nn/<family>_impl.h and is instantiated twice (float, double) by
 # core/nn/real_begin.h / real_end.h.
 brainstageinclude_HEADERS += core/brainstage/nn.h core/brainstage/nn_double.h
+libbrainstage_la_SOURCES += \
+	core/nn/nn_internal.h core/nn/real_begin.h core/nn/real_end.h \
+	core/nn/linear.c core/nn/linear_impl.h \
+	core/nn/norm.c core/nn/norm_impl.h \
+	core/nn/activation.c core/nn/activation_impl.h \
+	core/nn/elementwise.c core/nn/elementwise_impl.h \
+	core/nn/attention.c core/nn/attention_impl.h \
+	core/nn/tokens.c core/nn/tokens_impl.h \
+	core/nn/loss.c core/nn/loss_impl.h \
+	core/nn/params.c core/nn/params_io.c core/nn/init.c \
+	core/nn/optim.c core/nn/threads.c

@@ -99,7 +99,8 @@ typedef struct nn_params {
 
 void nn_params_init(nn_params *p);
 void nn_params_free(nn_params *p);
-/* Registers a tensor.  data_slot/grad_slot (may be NULL) receive pointers
+/* Registers a tensor (ndim 0..4; 0 = scalar, e.g. num_batches_tracked with
+ * PyTorch's shape []).  data_slot/grad_slot (may be NULL) receive pointers
  * into the shared buffers at nn_params_alloc time.  Fails on duplicate
  * names, bad shapes, or after nn_params_alloc. */
 int nn_params_add(nn_params *p, const char *name, int ndim, const int64_t *shape,
