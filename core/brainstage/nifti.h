@@ -48,6 +48,11 @@ const char *bs_nifti_reader_path(const bs_nifti_reader *r);
 int bs_nifti_read_volume(bs_nifti_reader *r, int64_t t, float *out, bs_error *err);
 void bs_nifti_close(bs_nifti_reader *r);
 
+/* The scaling that reads apply: returns 1 and sets slope/inter when the
+ * header asks for scaling, else 0 with slope 1 and inter 0 (slope 0, a
+ * non-finite slope or intercept, or exactly 1/0). */
+int bs_nifti_scaling(const bs_nifti_header *h, double *slope, double *inter);
+
 /* Whole image in memory (atlases, masks): tensor shape [nvol, nz, ny, nx]
  * for 4D, [nz, ny, nx] for 3D.  hdr may be NULL. */
 bs_tensor *bs_nifti_read_image(const char *path, bs_nifti_header *hdr, bs_error *err);
