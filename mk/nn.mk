@@ -17,3 +17,15 @@ libbrainstage_la_SOURCES += \
 	core/nn/loss.c core/nn/loss_impl.h \
 	core/nn/params.c core/nn/params_io.c core/nn/init.c \
 	core/nn/optim.c core/nn/threads.c
+
+# ---- tests ----
+# Finite-difference gradient checks (double twins) of every op's backward.
+check_PROGRAMS += tests/test_nn_gradcheck
+tests_test_nn_gradcheck_LDADD = $(tests_ldadd)
+TESTS += tests/test_nn_gradcheck
+# Golden test vs PyTorch: nn_golden.py writes the references and runs the
+# C driver test_nn_golden (built here, not run on its own).
+check_PROGRAMS += tests/test_nn_golden
+tests_test_nn_golden_LDADD = $(tests_ldadd)
+TESTS += tests/nn_golden.py
+EXTRA_DIST += tests/nn_golden.py
