@@ -10,7 +10,12 @@ libbrainstage_la_SOURCES += \
 	core/brainmae/ops.c \
 	core/brainmae/ops.h \
 	core/brainmae/model.c \
-	core/brainmae/model_internal.h
+	core/brainmae/model_internal.h \
+	core/brainmae/data.c \
+	core/brainmae/checkpoint.c \
+	core/brainmae/checkpoint.h \
+	core/brainmae/train.c \
+	core/brainmae/infer.c
 brainstageinclude_HEADERS += core/brainstage/brainmae.h
 
 check_PROGRAMS += tests/test_brainmae_ops tests/test_brainmae_golden

@@ -47,12 +47,12 @@ int bs_brainmae_config_validate(const bs_brainmae_config *c, bs_error *err)
                             c->d_model, c->n_heads, c->d_key, c->d_ffn);
     if (c->encoder != BS_BRAINMAE_SG && c->encoder != BS_BRAINMAE_AG)
         return bs_error_set(err, BS_ERR_USAGE, "brainmae: encoder: expected sg or ag");
-    if (c->n_encoder < 1 || c->n_encoder > BM_MAX_BLOCKS || c->n_temporal < 1 ||
-        c->n_temporal > BM_MAX_BLOCKS || c->n_decoder < 1 || c->n_decoder > BM_MAX_BLOCKS)
+    if (c->n_encoder < 1 || c->n_encoder > MAE_MAX_BLOCKS || c->n_temporal < 1 ||
+        c->n_temporal > MAE_MAX_BLOCKS || c->n_decoder < 1 || c->n_decoder > MAE_MAX_BLOCKS)
         return bs_error_set(err, BS_ERR_USAGE,
                             "brainmae: block counts (encoder %d, temporal %d, decoder %d): "
                             "expected 1..%d each",
-                            c->n_encoder, c->n_temporal, c->n_decoder, BM_MAX_BLOCKS);
+                            c->n_encoder, c->n_temporal, c->n_decoder, MAE_MAX_BLOCKS);
     if (!(c->w_masked >= 0) || !(c->w_unmasked >= 0))
         return bs_error_set(err, BS_ERR_USAGE, "brainmae: loss weights must be >= 0");
     return BS_OK;
@@ -93,7 +93,7 @@ static size_t add_param(bs_brainmae *m, const char *name, int ndim, int64_t s0, 
     return p->offset;
 }
 
-static void add_block(bs_brainmae *m, bm_block *b, const char *prefix, int kind)
+static void add_block(bs_brainmae *m, mae_block *b, const char *prefix, int kind)
 {
     const int d = m->cfg.d_model, dk = m->cfg.d_key, f = m->cfg.d_ffn;
     char nm[128];
@@ -102,7 +102,7 @@ static void add_block(bs_brainmae *m, bm_block *b, const char *prefix, int kind)
     b->kind = kind;
     P(ln1_g, "ln1.weight", 1, d, 0, 0);
     P(ln1_b, "ln1.bias", 1, d, 0, 0);
-    if (kind == BM_RA) {
+    if (kind == MAE_RA) {
         P(wq, "wq.weight", 2, dk, d, 1);
         P(wk, "wk.weight", 2, dk, d, 1);
         P(wv, "wv.weight", 2, d, d, 1);
@@ -133,7 +133,7 @@ static void build_table(bs_brainmae *m)
     m->in_b = add_param(m, "in_proj.bias", 1, d, 0, 0);
     for (int i = 0; i < c->n_encoder; i++) {
         snprintf(nm, sizeof nm, "enc.%d", i);
-        int kind = (c->encoder == BS_BRAINMAE_SG || i == 0) ? BM_RA : BM_SA;
+        int kind = (c->encoder == BS_BRAINMAE_SG || i == 0) ? MAE_RA : MAE_SA;
         add_block(m, &m->enc[i], nm, kind);
     }
     m->enc_norm_g = add_param(m, "enc_norm.weight", 1, d, 0, 0);
@@ -144,7 +144,7 @@ static void build_table(bs_brainmae *m)
     m->pos = add_param(m, "temporal_pos", 2, S + 1, d, 0);
     for (int i = 0; i < c->n_temporal; i++) {
         snprintf(nm, sizeof nm, "temporal.%d", i);
-        add_block(m, &m->tmp[i], nm, BM_SA);
+        add_block(m, &m->tmp[i], nm, MAE_SA);
     }
     m->tnorm_g = add_param(m, "temporal_norm.weight", 1, d, 0, 0);
     m->tnorm_b = add_param(m, "temporal_norm.bias", 1, d, 0, 0);
@@ -152,7 +152,7 @@ static void build_table(bs_brainmae *m)
     m->ctx_b = add_param(m, "dec_ctx.bias", 1, d, 0, 0);
     for (int i = 0; i < c->n_decoder; i++) {
         snprintf(nm, sizeof nm, "decoder.%d", i);
-        add_block(m, &m->dec[i], nm, BM_SA);
+        add_block(m, &m->dec[i], nm, MAE_SA);
     }
     m->dnorm_g = add_param(m, "dec_norm.weight", 1, d, 0, 0);
     m->dnorm_b = add_param(m, "dec_norm.bias", 1, d, 0, 0);
@@ -249,7 +249,7 @@ static float *take(carve *c, size_t n)
     return p;
 }
 
-static void carve_cache(carve *c, bm_cache *k, const bs_brainmae_config *cfg, int64_t nseq,
+static void carve_cache(carve *c, mae_cache *k, const bs_brainmae_config *cfg, int64_t nseq,
                         int n, int kind)
 {
     const size_t N = (size_t)nseq * n, d = cfg->d_model, f = cfg->d_ffn;
@@ -257,9 +257,9 @@ static void carve_cache(carve *c, bm_cache *k, const bs_brainmae_config *cfg, in
     k->u1 = take(c, N * d);
     k->mean1 = take(c, N);
     k->rstd1 = take(c, N);
-    k->v = take(c, N * (kind == BM_SA ? 3 * d : d));
-    k->att = kind == BM_SA ? take(c, (size_t)nseq * cfg->n_heads * n * n) : NULL;
-    k->o = kind == BM_SA ? take(c, N * d) : NULL;
+    k->v = take(c, N * (kind == MAE_SA ? 3 * d : d));
+    k->att = kind == MAE_SA ? take(c, (size_t)nseq * cfg->n_heads * n * n) : NULL;
+    k->o = kind == MAE_SA ? take(c, N * d) : NULL;
     k->x_mid = take(c, N * d);
     k->u2 = take(c, N * d);
     k->mean2 = take(c, N);
@@ -291,7 +291,7 @@ static void layout(bs_brainmae *m, carve *c, int B)
     m->pooled = take(c, Ns * d);
     m->t0 = take(c, Ns * d); /* seg_proj output */
     for (int i = 0; i < cfg->n_temporal; i++)
-        carve_cache(c, &m->tmp_c[i], cfg, B, S + 1, BM_SA);
+        carve_cache(c, &m->tmp_c[i], cfg, B, S + 1, MAE_SA);
     m->t_out = take(c, Nq * d);
     m->tf = take(c, Nq * d);
     m->tmean = take(c, Nq);
@@ -300,7 +300,7 @@ static void layout(bs_brainmae *m, carve *c, int B)
     m->cls_out = take(c, (size_t)B * d);
     m->ctx = take(c, Ns * d);
     for (int i = 0; i < cfg->n_decoder; i++)
-        carve_cache(c, &m->dec_c[i], cfg, (int64_t)Ns, R, BM_SA);
+        carve_cache(c, &m->dec_c[i], cfg, (int64_t)Ns, R, MAE_SA);
     m->dec_out_x = take(c, Nt * d);
     m->yf = take(c, Nt * d);
     m->ymean = take(c, Nt);
@@ -348,34 +348,34 @@ static int ensure_batch(bs_brainmae *m, int B, bs_error *err)
 #define GW(off) (m->grads + (off))
 
 /* x_out = block(x_in = k->x_in) over nseq sequences of n tokens. */
-static void block_fwd(bs_brainmae *m, const bm_block *b, bm_cache *k, int64_t nseq, int n,
+static void block_fwd(bs_brainmae *m, const mae_block *b, mae_cache *k, int64_t nseq, int n,
                       float *x_out)
 {
     const bs_brainmae_config *c = &m->cfg;
     const int d = c->d_model, f = c->d_ffn;
     const int64_t N = nseq * n;
-    bm_layernorm_fwd(k->u1, k->mean1, k->rstd1, k->x_in, PW(b->ln1_g), PW(b->ln1_b), N, d);
+    mae_layernorm_fwd(k->u1, k->mean1, k->rstd1, k->x_in, PW(b->ln1_g), PW(b->ln1_b), N, d);
     memcpy(k->x_mid, k->x_in, sizeof(float) * (size_t)(N * d));
-    if (b->kind == BM_RA) {
+    if (b->kind == MAE_RA) {
         bs_region_adjacency_forward_f32(PW(m->roi_embed), PW(b->wq), PW(b->wk), c->n_rois, d,
                                         c->d_key, c->self_loops, k->q, k->k, k->alpha);
-        bm_linear_fwd(k->v, k->u1, PW(b->wv), PW(b->wv_b), N, d, d);
+        mae_linear_fwd(k->v, k->u1, PW(b->wv), PW(b->wv_b), N, d, d);
         bs_region_aggregate_forward_f32(k->alpha, k->v, nseq, n, d, k->x_mid, m->scratch_ra);
     } else {
-        bm_linear_fwd(k->v, k->u1, PW(b->qkv), PW(b->qkv_b), N, d, 3 * d);
-        bm_mhsa_fwd(k->o, k->att, k->v, nseq, n, d, c->n_heads);
-        bm_linear_fwd(m->scratch_a, k->o, PW(b->proj), PW(b->proj_b), N, d, d);
-        bm_add(k->x_mid, m->scratch_a, N * d);
+        mae_linear_fwd(k->v, k->u1, PW(b->qkv), PW(b->qkv_b), N, d, 3 * d);
+        mae_mhsa_fwd(k->o, k->att, k->v, nseq, n, d, c->n_heads);
+        mae_linear_fwd(m->scratch_a, k->o, PW(b->proj), PW(b->proj_b), N, d, d);
+        mae_add(k->x_mid, m->scratch_a, N * d);
     }
-    bm_layernorm_fwd(k->u2, k->mean2, k->rstd2, k->x_mid, PW(b->ln2_g), PW(b->ln2_b), N, d);
-    bm_linear_fwd(k->f1, k->u2, PW(b->fc1), PW(b->fc1_b), N, d, f);
-    bm_gelu_fwd(k->f1g, k->f1, N * f);
-    bm_linear_fwd(x_out, k->f1g, PW(b->fc2), PW(b->fc2_b), N, f, d);
-    bm_add(x_out, k->x_mid, N * d);
+    mae_layernorm_fwd(k->u2, k->mean2, k->rstd2, k->x_mid, PW(b->ln2_g), PW(b->ln2_b), N, d);
+    mae_linear_fwd(k->f1, k->u2, PW(b->fc1), PW(b->fc1_b), N, d, f);
+    mae_gelu_fwd(k->f1g, k->f1, N * f);
+    mae_linear_fwd(x_out, k->f1g, PW(b->fc2), PW(b->fc2_b), N, f, d);
+    mae_add(x_out, k->x_mid, N * d);
 }
 
 /* dx: gradient w.r.t. the block output on entry, w.r.t. its input on exit. */
-static void block_bwd(bs_brainmae *m, const bm_block *b, const bm_cache *k, int64_t nseq, int n,
+static void block_bwd(bs_brainmae *m, const mae_block *b, const mae_cache *k, int64_t nseq, int n,
                       float *dx)
 {
     const bs_brainmae_config *c = &m->cfg;
@@ -384,15 +384,15 @@ static void block_bwd(bs_brainmae *m, const bm_block *b, const bm_cache *k, int6
     float *A = m->scratch_a, *Bf = m->scratch_b;
     /* feed-forward branch; dx doubles as d(x_mid) */
     memset(A, 0, sizeof(float) * (size_t)(N * f));
-    bm_linear_bwd(A, GW(b->fc2), GW(b->fc2_b), dx, k->f1g, PW(b->fc2), N, f, d);
+    mae_linear_bwd(A, GW(b->fc2), GW(b->fc2_b), dx, k->f1g, PW(b->fc2), N, f, d);
     memset(Bf, 0, sizeof(float) * (size_t)(N * f));
-    bm_gelu_bwd(Bf, A, k->f1, N * f);
+    mae_gelu_bwd(Bf, A, k->f1, N * f);
     memset(A, 0, sizeof(float) * (size_t)(N * d));
-    bm_linear_bwd(A, GW(b->fc1), GW(b->fc1_b), Bf, k->u2, PW(b->fc1), N, d, f);
-    bm_layernorm_bwd(dx, GW(b->ln2_g), GW(b->ln2_b), A, k->x_mid, k->mean2, k->rstd2,
+    mae_linear_bwd(A, GW(b->fc1), GW(b->fc1_b), Bf, k->u2, PW(b->fc1), N, d, f);
+    mae_layernorm_bwd(dx, GW(b->ln2_g), GW(b->ln2_b), A, k->x_mid, k->mean2, k->rstd2,
                      PW(b->ln2_g), N, d);
     /* attention branch */
-    if (b->kind == BM_RA) {
+    if (b->kind == MAE_RA) {
         const int R = c->n_rois;
         float *dalpha = m->scratch_ra + 3 * (size_t)N * d;
         float *adj_scratch = dalpha + (size_t)R * R;
@@ -404,16 +404,16 @@ static void block_bwd(bs_brainmae *m, const bm_block *b, const bm_cache *k, int6
                                          k->alpha, dalpha, R, d, c->d_key, GW(m->roi_embed),
                                          GW(b->wq), GW(b->wk), adj_scratch);
         memset(Bf, 0, sizeof(float) * (size_t)(N * d));
-        bm_linear_bwd(Bf, GW(b->wv), GW(b->wv_b), A, k->u1, PW(b->wv), N, d, d);
-        bm_layernorm_bwd(dx, GW(b->ln1_g), GW(b->ln1_b), Bf, k->x_in, k->mean1, k->rstd1,
+        mae_linear_bwd(Bf, GW(b->wv), GW(b->wv_b), A, k->u1, PW(b->wv), N, d, d);
+        mae_layernorm_bwd(dx, GW(b->ln1_g), GW(b->ln1_b), Bf, k->x_in, k->mean1, k->rstd1,
                          PW(b->ln1_g), N, d);
     } else {
         memset(A, 0, sizeof(float) * (size_t)(N * d));
-        bm_linear_bwd(A, GW(b->proj), GW(b->proj_b), dx, k->o, PW(b->proj), N, d, d);
-        bm_mhsa_bwd(Bf, A, k->v, k->att, nseq, n, d, c->n_heads);
+        mae_linear_bwd(A, GW(b->proj), GW(b->proj_b), dx, k->o, PW(b->proj), N, d, d);
+        mae_mhsa_bwd(Bf, A, k->v, k->att, nseq, n, d, c->n_heads);
         memset(A, 0, sizeof(float) * (size_t)(N * d));
-        bm_linear_bwd(A, GW(b->qkv), GW(b->qkv_b), Bf, k->u1, PW(b->qkv), N, d, 3 * d);
-        bm_layernorm_bwd(dx, GW(b->ln1_g), GW(b->ln1_b), A, k->x_in, k->mean1, k->rstd1,
+        mae_linear_bwd(A, GW(b->qkv), GW(b->qkv_b), Bf, k->u1, PW(b->qkv), N, d, 3 * d);
+        mae_layernorm_bwd(dx, GW(b->ln1_g), GW(b->ln1_b), A, k->x_in, k->mean1, k->rstd1,
                          PW(b->ln1_g), N, d);
     }
 }
@@ -442,13 +442,13 @@ int bs_brainmae_forward(bs_brainmae *m, int B, const float *x, const uint8_t *ma
 
     /* encoder input: projected segment signal, or the mask token if hidden */
     float *h0 = m->enc_c[0].x_in;
-    bm_linear_fwd(h0, m->x, PW(m->in_w), PW(m->in_b), Nt, tau, d);
+    mae_linear_fwd(h0, m->x, PW(m->in_w), PW(m->in_b), Nt, tau, d);
     for (int64_t t = 0; t < Nt; t++)
         if (m->hide[t]) memcpy(h0 + t * d, PW(m->mask_token), sizeof(float) * (size_t)d);
     for (int i = 0; i < c->n_encoder; i++)
         block_fwd(m, &m->enc[i], &m->enc_c[i], Ns, R,
                   i + 1 < c->n_encoder ? m->enc_c[i + 1].x_in : m->enc_out);
-    bm_layernorm_fwd(m->z, m->zmean, m->zrstd, m->enc_out, PW(m->enc_norm_g), PW(m->enc_norm_b),
+    mae_layernorm_fwd(m->z, m->zmean, m->zrstd, m->enc_out, PW(m->enc_norm_g), PW(m->enc_norm_b),
                      Nt, d);
 
     /* segment vectors: mean over ROIs, then a linear map */
@@ -460,7 +460,7 @@ int bs_brainmae_forward(bs_brainmae *m, int B, const float *x, const uint8_t *ma
             p[j] = (float)(acc / R);
         }
     }
-    bm_linear_fwd(m->t0, m->pooled, PW(m->seg_w), PW(m->seg_b), Ns, d, d);
+    mae_linear_fwd(m->t0, m->pooled, PW(m->seg_w), PW(m->seg_b), Ns, d, d);
 
     /* temporal transformer: [CLS, segments] + learned positions */
     float *tin = m->tmp_c[0].x_in;
@@ -474,7 +474,7 @@ int bs_brainmae_forward(bs_brainmae *m, int B, const float *x, const uint8_t *ma
     for (int i = 0; i < c->n_temporal; i++)
         block_fwd(m, &m->tmp[i], &m->tmp_c[i], B, S + 1,
                   i + 1 < c->n_temporal ? m->tmp_c[i + 1].x_in : m->t_out);
-    bm_layernorm_fwd(m->tf, m->tmean, m->trstd, m->t_out, PW(m->tnorm_g), PW(m->tnorm_b), Nq, d);
+    mae_layernorm_fwd(m->tf, m->tmean, m->trstd, m->t_out, PW(m->tnorm_g), PW(m->tnorm_b), Nq, d);
     for (int b = 0; b < B; b++) {
         memcpy(m->cls_out + (int64_t)b * d, m->tf + (int64_t)b * (S + 1) * d,
                sizeof(float) * (size_t)d);
@@ -483,7 +483,7 @@ int bs_brainmae_forward(bs_brainmae *m, int B, const float *x, const uint8_t *ma
     }
 
     /* decoder: ROI tokens plus the segment's temporal context */
-    bm_linear_fwd(m->ctx, m->segemb, PW(m->ctx_w), PW(m->ctx_b), Ns, d, d);
+    mae_linear_fwd(m->ctx, m->segemb, PW(m->ctx_w), PW(m->ctx_b), Ns, d, d);
     float *y0 = m->dec_c[0].x_in;
     for (int64_t t = 0; t < Nt; t++) {
         const float *zz = m->z + t * d, *cc = m->ctx + (t / R) * d;
@@ -492,9 +492,9 @@ int bs_brainmae_forward(bs_brainmae *m, int B, const float *x, const uint8_t *ma
     for (int i = 0; i < c->n_decoder; i++)
         block_fwd(m, &m->dec[i], &m->dec_c[i], Ns, R,
                   i + 1 < c->n_decoder ? m->dec_c[i + 1].x_in : m->dec_out_x);
-    bm_layernorm_fwd(m->yf, m->ymean, m->yrstd, m->dec_out_x, PW(m->dnorm_g), PW(m->dnorm_b), Nt,
+    mae_layernorm_fwd(m->yf, m->ymean, m->yrstd, m->dec_out_x, PW(m->dnorm_g), PW(m->dnorm_b), Nt,
                      d);
-    bm_linear_fwd(m->recon, m->yf, PW(m->out_w), PW(m->out_b), Nt, d, tau);
+    mae_linear_fwd(m->recon, m->yf, PW(m->out_w), PW(m->out_b), Nt, d, tau);
 
     /* weighted MSE: masked and visible valid ROI segments averaged apart */
     int64_t n_m = 0, n_u = 0;
@@ -547,8 +547,8 @@ int bs_brainmae_backward(bs_brainmae *m, bs_error *err)
      * until the first block_bwd. */
     float *dyf = m->scratch_b;
     memset(dyf, 0, sizeof(float) * (size_t)(Nt * d));
-    bm_linear_bwd(dyf, GW(m->out_w), GW(m->out_b), drec, m->yf, PW(m->out_w), Nt, d, tau);
-    bm_layernorm_bwd(dy, GW(m->dnorm_g), GW(m->dnorm_b), dyf, m->dec_out_x, m->ymean, m->yrstd,
+    mae_linear_bwd(dyf, GW(m->out_w), GW(m->out_b), drec, m->yf, PW(m->out_w), Nt, d, tau);
+    mae_layernorm_bwd(dy, GW(m->dnorm_g), GW(m->dnorm_b), dyf, m->dec_out_x, m->ymean, m->yrstd,
                      PW(m->dnorm_g), Nt, d);
     for (int i = c->n_decoder - 1; i >= 0; i--) block_bwd(m, &m->dec[i], &m->dec_c[i], Ns, R, dy);
 
@@ -565,13 +565,13 @@ int bs_brainmae_backward(bs_brainmae *m, bs_error *err)
             dctx[s * d + j] = (float)acc;
         }
     memset(dseg, 0, sizeof(float) * (size_t)(Ns * d));
-    bm_linear_bwd(dseg, GW(m->ctx_w), GW(m->ctx_b), dctx, m->segemb, PW(m->ctx_w), Ns, d, d);
+    mae_linear_bwd(dseg, GW(m->ctx_w), GW(m->ctx_b), dctx, m->segemb, PW(m->ctx_w), Ns, d, d);
     memset(dtf, 0, sizeof(float) * (size_t)(Nq * d));
     for (int b = 0; b < B; b++)
         memcpy(dtf + ((int64_t)b * (S + 1) + 1) * d, dseg + (int64_t)b * S * d,
                sizeof(float) * (size_t)S * d);
     memset(dt, 0, sizeof(float) * (size_t)(Nq * d));
-    bm_layernorm_bwd(dt, GW(m->tnorm_g), GW(m->tnorm_b), dtf, m->t_out, m->tmean, m->trstd,
+    mae_layernorm_bwd(dt, GW(m->tnorm_g), GW(m->tnorm_b), dtf, m->t_out, m->tmean, m->trstd,
                      PW(m->tnorm_g), Nq, d);
     for (int i = c->n_temporal - 1; i >= 0; i--) block_bwd(m, &m->tmp[i], &m->tmp_c[i], B, S + 1, dt);
     for (int b = 0; b < B; b++)
@@ -587,7 +587,7 @@ int bs_brainmae_backward(bs_brainmae *m, bs_error *err)
             }
         }
     memset(dpool, 0, sizeof(float) * (size_t)(Ns * d));
-    bm_linear_bwd(dpool, GW(m->seg_w), GW(m->seg_b), dseg, m->pooled, PW(m->seg_w), Ns, d, d);
+    mae_linear_bwd(dpool, GW(m->seg_w), GW(m->seg_b), dseg, m->pooled, PW(m->seg_w), Ns, d, d);
     const float invR = 1.0f / (float)R;
     for (int64_t t = 0; t < Nt; t++) {
         const float *g = dpool + (t / R) * d;
@@ -596,7 +596,7 @@ int bs_brainmae_backward(bs_brainmae *m, bs_error *err)
     /* dy now holds dz: through the encoder's final LayerNorm */
     float *dh = m->scratch_b;
     memset(dh, 0, sizeof(float) * (size_t)(Nt * d));
-    bm_layernorm_bwd(dh, GW(m->enc_norm_g), GW(m->enc_norm_b), dy, m->enc_out, m->zmean, m->zrstd,
+    mae_layernorm_bwd(dh, GW(m->enc_norm_g), GW(m->enc_norm_b), dy, m->enc_out, m->zmean, m->zrstd,
                      PW(m->enc_norm_g), Nt, d);
     memcpy(dy, dh, sizeof(float) * (size_t)(Nt * d));
     for (int i = c->n_encoder - 1; i >= 0; i--) block_bwd(m, &m->enc[i], &m->enc_c[i], Ns, R, dy);
@@ -608,7 +608,7 @@ int bs_brainmae_backward(bs_brainmae *m, bs_error *err)
             for (int j = 0; j < d; j++) gm[j] += dy[t * d + j];
             memset(dy + t * d, 0, sizeof(float) * (size_t)d);
         }
-    bm_linear_bwd(NULL, GW(m->in_w), GW(m->in_b), dy, m->x, PW(m->in_w), Nt, tau, d);
+    mae_linear_bwd(NULL, GW(m->in_w), GW(m->in_b), dy, m->x, PW(m->in_w), Nt, tau, d);
     return BS_OK;
 }
 
@@ -647,7 +647,7 @@ void bs_brainmae_adamw_step(bs_brainmae *m, const bs_adamw *o)
 int bs_brainmae_adjacency(const bs_brainmae *m, int block, float *alpha, bs_error *err)
 {
     const bs_brainmae_config *c = &m->cfg;
-    if (block < 0 || block >= c->n_encoder || m->enc[block].kind != BM_RA)
+    if (block < 0 || block >= c->n_encoder || m->enc[block].kind != MAE_RA)
         return bs_error_set(err, BS_ERR_USAGE,
                             "brainmae: encoder block %d is not a region-aware block", block);
     const size_t R = c->n_rois, dk = c->d_key;

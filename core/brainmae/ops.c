@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void bm_linear_fwd(float *out, const float *in, const float *W, const float *b, int64_t N,
+void mae_linear_fwd(float *out, const float *in, const float *W, const float *b, int64_t N,
                    int i, int o)
 {
     if (b) {
@@ -17,7 +17,7 @@ void bm_linear_fwd(float *out, const float *in, const float *W, const float *b, 
                 b ? 1.0f : 0.0f, out, o);
 }
 
-void bm_linear_bwd(float *din, float *dW, float *db, const float *dout, const float *in,
+void mae_linear_bwd(float *din, float *dW, float *db, const float *dout, const float *in,
                    const float *W, int64_t N, int i, int o)
 {
     if (din)
@@ -35,7 +35,7 @@ void bm_linear_bwd(float *din, float *dW, float *db, const float *dout, const fl
     }
 }
 
-void bm_layernorm_fwd(float *out, float *mean, float *rstd, const float *in, const float *g,
+void mae_layernorm_fwd(float *out, float *mean, float *rstd, const float *in, const float *g,
                       const float *b, int64_t N, int d)
 {
 #pragma omp parallel for schedule(static)
@@ -54,7 +54,7 @@ void bm_layernorm_fwd(float *out, float *mean, float *rstd, const float *in, con
     }
 }
 
-void bm_layernorm_bwd(float *din, float *dg, float *db, const float *dout, const float *in,
+void mae_layernorm_bwd(float *din, float *dg, float *db, const float *dout, const float *in,
                       const float *mean, const float *rstd, const float *g, int64_t N, int d)
 {
     /* parameter gradients: serial over rows in double for determinism */
@@ -94,7 +94,7 @@ void bm_layernorm_bwd(float *din, float *dg, float *db, const float *dout, const
 
 #define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
 
-void bm_gelu_fwd(float *out, const float *in, int64_t n)
+void mae_gelu_fwd(float *out, const float *in, int64_t n)
 {
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++) {
@@ -103,7 +103,7 @@ void bm_gelu_fwd(float *out, const float *in, int64_t n)
     }
 }
 
-void bm_gelu_bwd(float *din, const float *dout, const float *in, int64_t n)
+void mae_gelu_bwd(float *din, const float *dout, const float *in, int64_t n)
 {
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++) {
@@ -115,7 +115,7 @@ void bm_gelu_bwd(float *din, const float *dout, const float *in, int64_t n)
     }
 }
 
-void bm_add(float *y, const float *x, int64_t n)
+void mae_add(float *y, const float *x, int64_t n)
 {
     for (int64_t i = 0; i < n; i++) y[i] += x[i];
 }
@@ -123,7 +123,7 @@ void bm_add(float *y, const float *x, int64_t n)
 /* Attention matrices are small (n <= a few hundred, head dim <= 64): plain
  * loops parallel over (sequence, head) keep OpenBLAS's own threads out of
  * OpenMP regions and make the result independent of the schedule. */
-void bm_mhsa_fwd(float *o, float *att, const float *qkv, int64_t nseq, int n, int d, int nh)
+void mae_mhsa_fwd(float *o, float *att, const float *qkv, int64_t nseq, int n, int d, int nh)
 {
     const int dh = d / nh, ld = 3 * d;
     const float scale = 1.0f / sqrtf((float)dh);
@@ -162,7 +162,7 @@ void bm_mhsa_fwd(float *o, float *att, const float *qkv, int64_t nseq, int n, in
     }
 }
 
-void bm_mhsa_bwd(float *dqkv, const float *dout, const float *qkv, const float *att,
+void mae_mhsa_bwd(float *dqkv, const float *dout, const float *qkv, const float *att,
                  int64_t nseq, int n, int d, int nh)
 {
     const int dh = d / nh, ld = 3 * d;

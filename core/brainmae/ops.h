@@ -5,36 +5,36 @@
  * Convention: every backward ACCUMULATES into parameter gradients and into
  * the input gradient (callers zero them), so residual branches add up
  * without extra copies. */
-#ifndef BRAINMAE_OPS_H
-#define BRAINMAE_OPS_H
+#ifndef BRAINMAE_MAE_OPS_H
+#define BRAINMAE_MAE_OPS_H
 
 #include <stdint.h>
 
 /* out[N,o] = in[N,i] W[o,i]^T + b[o] (b may be NULL). */
-void bm_linear_fwd(float *out, const float *in, const float *W, const float *b, int64_t N,
+void mae_linear_fwd(float *out, const float *in, const float *W, const float *b, int64_t N,
                    int i, int o);
 /* din += dout W; dW += dout^T in; db += column sums of dout (din/db may be NULL). */
-void bm_linear_bwd(float *din, float *dW, float *db, const float *dout, const float *in,
+void mae_linear_bwd(float *din, float *dW, float *db, const float *dout, const float *in,
                    const float *W, int64_t N, int i, int o);
 
 /* LayerNorm over the last axis (eps 1e-5); mean/rstd[N] are saved. */
-void bm_layernorm_fwd(float *out, float *mean, float *rstd, const float *in, const float *g,
+void mae_layernorm_fwd(float *out, float *mean, float *rstd, const float *in, const float *g,
                       const float *b, int64_t N, int d);
-void bm_layernorm_bwd(float *din, float *dg, float *db, const float *dout, const float *in,
+void mae_layernorm_bwd(float *din, float *dg, float *db, const float *dout, const float *in,
                       const float *mean, const float *rstd, const float *g, int64_t N, int d);
 
 /* GELU, tanh approximation (PyTorch approximate="tanh"). */
-void bm_gelu_fwd(float *out, const float *in, int64_t n);
-void bm_gelu_bwd(float *din, const float *dout, const float *in, int64_t n); /* din += */
+void mae_gelu_fwd(float *out, const float *in, int64_t n);
+void mae_gelu_bwd(float *din, const float *dout, const float *in, int64_t n); /* din += */
 
 /* Multi-head attention over nseq independent sequences of n tokens:
  * qkv (nseq, n, 3d) packed [q | k | v], heads split d; att (nseq, nh, n, n)
  * softmax probabilities saved; o (nseq, n, d). */
-void bm_mhsa_fwd(float *o, float *att, const float *qkv, int64_t nseq, int n, int d, int nh);
+void mae_mhsa_fwd(float *o, float *att, const float *qkv, int64_t nseq, int n, int d, int nh);
 /* dqkv (nseq, n, 3d) is overwritten. */
-void bm_mhsa_bwd(float *dqkv, const float *dout, const float *qkv, const float *att,
+void mae_mhsa_bwd(float *dqkv, const float *dout, const float *qkv, const float *att,
                  int64_t nseq, int n, int d, int nh);
 
-void bm_add(float *y, const float *x, int64_t n); /* y += x */
+void mae_add(float *y, const float *x, int64_t n); /* y += x */
 
 #endif

@@ -41,6 +41,8 @@ typedef struct bs_brainmae_config {
     int self_loops;  /* ablation "SL": keep alpha's diagonal (default 0) */
     float w_masked;   /* loss weight on masked ROI segments (0.75) */
     float w_unmasked; /* loss weight on visible ROI segments (0.25) */
+    float window_s;   /* segment length in seconds the model was trained with
+                         (0 = unknown: no TR consistency check) */
 } bs_brainmae_config;
 
 /* Small default (d=64, 4 heads, SG, 3+2+1 blocks) for R ROIs and segments of
@@ -134,8 +136,9 @@ typedef struct bs_brainmae_prepared {
     int n_valid;
 } bs_brainmae_prepared;
 
-/* Errors: TR missing, R mismatch, run shorter than one sample of n_segments
- * segments (message gives the needed seconds), no valid ROI. */
+/* Errors: TR missing, TR inconsistent with the model (round(window_s/TR) !=
+ * seg_len when cfg->window_s > 0), R mismatch, run shorter than one sample of
+ * n_segments segments (message gives the needed seconds), no valid ROI. */
 int bs_brainmae_prepare(const bs_brainmae_config *cfg, const bs_brainmae_subject *sub,
                         bs_brainmae_prepared *out, bs_error *err);
 void bs_brainmae_prepared_free(bs_brainmae_prepared *p);
@@ -177,11 +180,13 @@ typedef struct bs_brainmae_inference {
     float *recon;        /* (n_samples*S, R, tau) reconstruction */
     float *target;       /* (n_samples*S, R, tau) z-scored input */
     uint8_t *mask;       /* (n_samples*S, R) masked segments */
-    double masked_mse;   /* over masked valid ROI segments */
+    double masked_mse;   /* over masked valid ROI segments (NaN if none) */
 } bs_brainmae_inference;
 
-/* Runs the model on every whole sample of a prepared subject with a fixed
- * mask ratio (segment-wise ROI masking, RNG from seed). */
+/* Runs the model on every whole sample (n_segments consecutive segments,
+ * non-overlapping) of a prepared subject.  Embeddings come from a pass
+ * without masking; the reconstruction from a pass with segment-wise ROI
+ * masking at mask_ratio (RNG from seed; ratio 0 = plain autoencoding). */
 int bs_brainmae_infer(bs_brainmae *m, const bs_brainmae_prepared *p, double mask_ratio,
                       uint64_t seed, bs_brainmae_inference *out, bs_error *err);
 void bs_brainmae_inference_free(bs_brainmae_inference *r);
