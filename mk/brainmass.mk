@@ -1,1 +1,19 @@
 # mk/brainmass.mk - build fragment for the brainmass area (included by Makefile.am).
+#
+# BrainMass model (core/brainmass/), the `brainmass` stage plugin, the
+# PyTorch golden test (tests/brainmass_golden.py drives
+# tests/test_brainmass_golden) and the C-vs-PyTorch benchmark.
+libbrainstage_la_SOURCES += \
+	core/brainmass/bm_internal.h \
+	core/brainmass/bm_ops.c \
+	core/brainmass/bm_model.c \
+	core/brainmass/bm_forward.c \
+	core/brainmass/bm_optim.c \
+	core/brainmass/bm_checkpoint.c \
+	core/brainmass/bm_pretrain.c
+brainstageinclude_HEADERS += core/brainstage/brainmass.h
+
+check_PROGRAMS += tests/test_brainmass_golden
+tests_test_brainmass_golden_LDADD = $(tests_ldadd)
+TESTS += tests/brainmass_golden.py
+EXTRA_DIST += tests/brainmass_golden.py tests/brainmass_ref.py tests/brainmass_st.py

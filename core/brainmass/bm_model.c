@@ -1,0 +1,520 @@
+/* core/brainmass/bm_model.c - BrainMass configuration, parameter layout with
+ * the reference state_dict names, PyTorch-default initialisation, named
+ * tensor access and workspace management. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "brainstage/tensor.h"
+#include "bm_internal.h"
+
+void bs_brainmass_config_default(bs_brainmass_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->rois = 100;
+    c->depth = 16;
+    c->heads = 10;
+    c->ffn = 2048;
+    c->feature_dim = 1024;
+    c->reduce_dim = 8;
+    c->mrm_mask = 5;
+    c->nce_mask = 10;
+    c->dropout = 0.1;
+    c->momentum = 0.996;
+    c->w_byol = 1.0;
+    c->w_nce = 0.1;
+    c->w_mse = 2.0;
+    c->ln_eps = 1e-5;
+    c->bn_eps = 1e-5;
+    c->bn_momentum = 0.1;
+    c->leaky_slope = 0.01;
+    c->train_extras = 1;
+}
+
+void bs_brainmass_config_small(bs_brainmass_config *c, int rois)
+{
+    bs_brainmass_config_default(c);
+    c->rois = rois;
+    c->depth = 2;
+    c->heads = 2;
+    while (c->heads > 1 && rois % c->heads)
+        c->heads--;
+    c->ffn = 128;
+    c->feature_dim = 64;
+    c->mrm_mask = rois >= 10 ? 5 : 1;
+    c->nce_mask = rois >= 20 ? 10 : (rois >= 4 ? rois / 2 : 1);
+}
+
+int bs_brainmass_config_validate(const bs_brainmass_config *c, bs_error *err)
+{
+    if (c->rois < 2 || c->rois > 4096)
+        return bs_error_set(err, BS_ERR_USAGE, "brainmass: rois=%d: expected 2..4096", c->rois);
+    if (c->depth < 1 || c->depth > 256)
+        return bs_error_set(err, BS_ERR_USAGE, "brainmass: depth=%d: expected 1..256", c->depth);
+    if (c->heads < 1 || c->rois % c->heads)
+        return bs_error_set(err, BS_ERR_USAGE, "brainmass: heads=%d: expected a divisor of rois=%d",
+                            c->heads, c->rois);
+    if (c->ffn < 1 || c->feature_dim < 1 || c->reduce_dim < 1 || c->ffn > (1 << 20) ||
+        c->feature_dim > (1 << 20) || c->reduce_dim > 4096)
+        return bs_error_set(err, BS_ERR_USAGE,
+                            "brainmass: ffn=%d feature_dim=%d reduce_dim=%d: expected positive sizes",
+                            c->ffn, c->feature_dim, c->reduce_dim);
+    if (c->mrm_mask < 1 || c->mrm_mask > c->rois || c->nce_mask < 1 || c->nce_mask > c->rois)
+        return bs_error_set(err, BS_ERR_USAGE,
+                            "brainmass: mrm_mask=%d nce_mask=%d: expected 1..rois (%d)",
+                            c->mrm_mask, c->nce_mask, c->rois);
+    if (!(c->dropout >= 0.0 && c->dropout < 1.0))
+        return bs_error_set(err, BS_ERR_USAGE, "brainmass: dropout=%g: expected [0,1)", c->dropout);
+    if (!(c->momentum >= 0.0 && c->momentum <= 1.0))
+        return bs_error_set(err, BS_ERR_USAGE, "brainmass: momentum=%g: expected [0,1]", c->momentum);
+    if (!(c->ln_eps > 0 && c->bn_eps > 0 && c->bn_momentum >= 0 && c->bn_momentum <= 1))
+        return bs_error_set(err, BS_ERR_USAGE, "brainmass: ln_eps/bn_eps/bn_momentum out of range");
+    if (!isfinite(c->w_byol) || !isfinite(c->w_nce) || !isfinite(c->w_mse))
+        return bs_error_set(err, BS_ERR_USAGE, "brainmass: loss weights must be finite");
+    return BS_OK;
+}
+
+/* ---- layout ---- */
+
+typedef struct layout {
+    bs_brainmass *m;
+    size_t cap;
+} layout;
+
+static bm_entry *add_entry(layout *L, const char *name, int kind, int ndim, int64_t s0, int64_t s1,
+                           int64_t s2)
+{
+    bs_brainmass *m = L->m;
+    if ((size_t)m->n_entries == L->cap) {
+        L->cap = L->cap ? 2 * L->cap : 64;
+        m->entries = realloc(m->entries, L->cap * sizeof *m->entries);
+    }
+    bm_entry *e = &m->entries[m->n_entries++];
+    memset(e, 0, sizeof *e);
+    snprintf(e->name, sizeof e->name, "%s", name);
+    e->kind = kind;
+    e->ndim = ndim;
+    e->shape[0] = s0;
+    e->shape[1] = s1;
+    e->shape[2] = s2;
+    e->numel = 1;
+    for (int i = 0; i < ndim; i++)
+        e->numel *= (size_t)e->shape[i];
+    return e;
+}
+
+/* A trainable parameter in the online block (mirrored in target when `mirror`). */
+static size_t add_param(layout *L, const char *prefix, const char *name, int ndim, int64_t s0,
+                        int64_t s1, int64_t s2, int mirror, int extra, int no_decay)
+{
+    char full[160];
+    snprintf(full, sizeof full, "%s%s", prefix, name);
+    bm_entry *e = add_entry(L, full, BM_KIND_PARAM, ndim, s0, s1, s2);
+    e->offset = L->m->n_params;
+    e->trainable_extra = extra;
+    e->no_decay = no_decay;
+    L->m->n_params += e->numel;
+    size_t off = e->offset, n = e->numel;
+    if (mirror) {
+        snprintf(full, sizeof full, "target_network.%s", name);
+        bm_entry *t = add_entry(L, full, BM_KIND_TARGET, ndim, s0, s1, s2);
+        t->offset = off;
+        (void)n;
+    }
+    return off;
+}
+
+static void add_bn_buffers(layout *L, const char *prefix, bm_bn_stats *bn, int n)
+{
+    char full[160];
+    snprintf(full, sizeof full, "%srunning_mean", prefix);
+    add_entry(L, full, BM_KIND_BN_MEAN, 1, n, 0, 0)->bn = bn;
+    snprintf(full, sizeof full, "%srunning_var", prefix);
+    add_entry(L, full, BM_KIND_BN_VAR, 1, n, 0, 0)->bn = bn;
+    snprintf(full, sizeof full, "%snum_batches_tracked", prefix);
+    add_entry(L, full, BM_KIND_BN_COUNT, 0, 0, 0, 0)->bn = bn;
+}
+
+static void head_layout(layout *L, const char *prefix, const char *sub, bm_head_off *h, int n_in,
+                        int n_hid, int n_out, int mirror)
+{
+    char nm[128];
+    h->n_in = n_in;
+    h->n_hidden = n_hid;
+    h->n_out = n_out;
+    snprintf(nm, sizeof nm, "%snet.0.weight", sub);
+    h->w0 = add_param(L, prefix, nm, 2, n_hid, n_in, 0, mirror, 0, 0);
+    snprintf(nm, sizeof nm, "%snet.0.bias", sub);
+    h->b0 = add_param(L, prefix, nm, 1, n_hid, 0, 0, mirror, 0, 1);
+    snprintf(nm, sizeof nm, "%snet.1.weight", sub);
+    h->bn_w = add_param(L, prefix, nm, 1, n_hid, 0, 0, mirror, 0, 1);
+    snprintf(nm, sizeof nm, "%snet.1.bias", sub);
+    h->bn_b = add_param(L, prefix, nm, 1, n_hid, 0, 0, mirror, 0, 1);
+    snprintf(nm, sizeof nm, "%snet.3.weight", sub);
+    h->w3 = add_param(L, prefix, nm, 2, n_out, n_hid, 0, mirror, 0, 0);
+    snprintf(nm, sizeof nm, "%snet.3.bias", sub);
+    h->b3 = add_param(L, prefix, nm, 1, n_out, 0, 0, mirror, 0, 1);
+}
+
+static void mlp_layout(layout *L, const char *name, bm_mlp_off *o, int R, int hid)
+{
+    char nm[128];
+    snprintf(nm, sizeof nm, "%s.0.weight", name);
+    o->w0 = add_param(L, "", nm, 2, hid, R, 0, 0, 1, 0);
+    snprintf(nm, sizeof nm, "%s.0.bias", name);
+    o->b0 = add_param(L, "", nm, 1, hid, 0, 0, 0, 1, 1);
+    snprintf(nm, sizeof nm, "%s.2.weight", name);
+    o->w2 = add_param(L, "", nm, 2, R, hid, 0, 0, 1, 0);
+    snprintf(nm, sizeof nm, "%s.2.bias", name);
+    o->b2 = add_param(L, "", nm, 1, R, 0, 0, 0, 1, 1);
+}
+
+static int build_layout(bs_brainmass *m)
+{
+    const bs_brainmass_config *c = &m->cfg;
+    const int R = c->rois;
+    layout L = {m, 0};
+    const char *on = "online_network.";
+    char nm[128];
+    m->layers = calloc((size_t)c->depth, sizeof *m->layers);
+    if (!m->layers)
+        return -1;
+    for (int l = 0; l < c->depth; l++) {
+        bm_layer_off *o = &m->layers[l];
+#define LP(field, suffix, nd, a, b, nodecay)                                            \
+    snprintf(nm, sizeof nm, "attention_list.%d.%s", l, suffix);                         \
+    o->field = add_param(&L, on, nm, nd, a, b, 0, 1, 0, nodecay)
+        LP(in_w, "self_attn.in_proj_weight", 2, 3 * R, R, 0);
+        LP(in_b, "self_attn.in_proj_bias", 1, 3 * R, 0, 1);
+        LP(out_w, "self_attn.out_proj.weight", 2, R, R, 0);
+        LP(out_b, "self_attn.out_proj.bias", 1, R, 0, 1);
+        LP(l1_w, "linear1.weight", 2, c->ffn, R, 0);
+        LP(l1_b, "linear1.bias", 1, c->ffn, 0, 1);
+        LP(l2_w, "linear2.weight", 2, R, c->ffn, 0);
+        LP(l2_b, "linear2.bias", 1, R, 0, 1);
+        LP(n1_w, "norm1.weight", 1, R, 0, 1);
+        LP(n1_b, "norm1.bias", 1, R, 0, 1);
+        LP(n2_w, "norm2.weight", 1, R, 0, 1);
+        LP(n2_b, "norm2.bias", 1, R, 0, 1);
+#undef LP
+    }
+    m->red_w = add_param(&L, on, "dim_reduction.0.weight", 2, c->reduce_dim, R, 0, 1, 0, 0);
+    m->red_b = add_param(&L, on, "dim_reduction.0.bias", 1, c->reduce_dim, 0, 0, 1, 0, 1);
+    int E = c->reduce_dim * R;
+    head_layout(&L, on, "g.", &m->g, E, 2 * E, c->feature_dim, 1);
+    m->n_online = m->n_params;
+    head_layout(&L, "", "predictor.", &m->pred, c->feature_dim, 2 * c->feature_dim, c->feature_dim, 0);
+    m->mask_embed = add_param(&L, "", "mask_embed", 3, 1, 1, R, 0, 1, 1);
+    m->cls_token = add_param(&L, "", "cls_token", 3, 1, 1, R, 0, 1, 1);
+    m->dist_token = add_param(&L, "", "dist_token", 3, 1, 1, R, 0, 1, 1);
+    mlp_layout(&L, "cpred", &m->cpred, R, c->ffn);
+    mlp_layout(&L, "gpred", &m->gpred, R, c->ffn);
+    add_bn_buffers(&L, "online_network.g.net.1.", &m->bn_online, 2 * E);
+    add_bn_buffers(&L, "target_network.g.net.1.", &m->bn_target, 2 * E);
+    add_bn_buffers(&L, "predictor.net.1.", &m->bn_pred, 2 * c->feature_dim);
+    return m->entries ? 0 : -1;
+}
+
+/* ---- initialisation (torch defaults) ---- */
+
+static void fill_uniform(bs_rng *rng, float *p, size_t n, double bound)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (float)((2.0 * bs_rng_uniform(rng) - 1.0) * bound);
+}
+
+static void fill_const(float *p, size_t n, float v)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = v;
+}
+
+static void init_linear(bs_rng *rng, float *P, size_t w, size_t b, int out, int in)
+{
+    double bound = 1.0 / sqrt((double)in);
+    fill_uniform(rng, P + w, (size_t)out * in, bound);
+    fill_uniform(rng, P + b, (size_t)out, bound);
+}
+
+static void init_head(bs_rng *rng, float *P, const bm_head_off *h)
+{
+    init_linear(rng, P, h->w0, h->b0, h->n_hidden, h->n_in);
+    fill_const(P + h->bn_w, (size_t)h->n_hidden, 1.0f);
+    fill_const(P + h->bn_b, (size_t)h->n_hidden, 0.0f);
+    init_linear(rng, P, h->w3, h->b3, h->n_out, h->n_hidden);
+}
+
+static void init_params(bs_brainmass *m, uint64_t seed)
+{
+    const bs_brainmass_config *c = &m->cfg;
+    const int R = c->rois;
+    bs_rng *rng = bs_rng_derive(seed, 0x1417);
+    float *P = m->params;
+    for (int l = 0; l < c->depth; l++) {
+        const bm_layer_off *o = &m->layers[l];
+        fill_uniform(rng, P + o->in_w, (size_t)3 * R * R, sqrt(6.0 / (R + 3.0 * R)));
+        fill_const(P + o->in_b, (size_t)3 * R, 0.0f);
+        fill_uniform(rng, P + o->out_w, (size_t)R * R, 1.0 / sqrt((double)R));
+        fill_const(P + o->out_b, (size_t)R, 0.0f);
+        init_linear(rng, P, o->l1_w, o->l1_b, c->ffn, R);
+        init_linear(rng, P, o->l2_w, o->l2_b, R, c->ffn);
+        fill_const(P + o->n1_w, (size_t)R, 1.0f);
+        fill_const(P + o->n1_b, (size_t)R, 0.0f);
+        fill_const(P + o->n2_w, (size_t)R, 1.0f);
+        fill_const(P + o->n2_b, (size_t)R, 0.0f);
+    }
+    init_linear(rng, P, m->red_w, m->red_b, c->reduce_dim, R);
+    init_head(rng, P, &m->g);
+    init_head(rng, P, &m->pred);
+    double sd = sqrt(1.0 / R); /* xavier_normal on [1,1,R] */
+    for (int i = 0; i < R; i++) {
+        P[m->mask_embed + i] = (float)bs_rng_gaussian(rng, sd);
+        P[m->cls_token + i] = (float)bs_rng_gaussian(rng, sd);
+        P[m->dist_token + i] = (float)bs_rng_gaussian(rng, sd);
+    }
+    init_linear(rng, P, m->cpred.w0, m->cpred.b0, c->ffn, R);
+    init_linear(rng, P, m->cpred.w2, m->cpred.b2, R, c->ffn);
+    init_linear(rng, P, m->gpred.w0, m->gpred.b0, c->ffn, R);
+    init_linear(rng, P, m->gpred.w2, m->gpred.b2, R, c->ffn);
+    bs_rng_free(rng);
+    memcpy(m->target, m->params, m->n_online * sizeof(float));
+}
+
+static int bn_alloc(bm_bn_stats *bn, int n)
+{
+    bn->mean = bs_alloc_floats((size_t)n);
+    bn->var = bs_alloc_floats((size_t)n);
+    if (!bn->mean || !bn->var)
+        return -1;
+    fill_const(bn->var, (size_t)n, 1.0f);
+    bn->count = 0;
+    return 0;
+}
+
+static void sinusoid_table(float *t, int n_pos, int dim)
+{
+    for (int p = 0; p < n_pos; p++)
+        for (int j = 0; j < dim; j++) {
+            double a = p / pow(10000.0, 2.0 * (j / 2) / (double)dim);
+            t[(size_t)p * dim + j] = (float)((j % 2) ? cos(a) : sin(a));
+        }
+}
+
+bs_brainmass *bs_brainmass_new(const bs_brainmass_config *cfg, uint64_t seed, bs_error *err)
+{
+    if (bs_brainmass_config_validate(cfg, err))
+        return NULL;
+    bs_brainmass *m = calloc(1, sizeof *m);
+    if (!m) {
+        bs_error_set(err, BS_ERR_NOMEM, "brainmass: out of memory");
+        return NULL;
+    }
+    m->cfg = *cfg;
+    m->decay_all = 1;
+    m->seed = seed;
+    if (build_layout(m))
+        goto nomem;
+    m->params = bs_alloc_floats(m->n_params);
+    m->grads = bs_alloc_floats(m->n_params);
+    m->adam_m = bs_alloc_floats(m->n_params);
+    m->adam_v = bs_alloc_floats(m->n_params);
+    m->target = bs_alloc_floats(m->n_online);
+    m->pos_table = bs_alloc_floats((size_t)(cfg->rois + 2) * cfg->rois);
+    m->rng = bs_rng_derive(seed, 0x6d61736b);
+    if (!m->params || !m->grads || !m->adam_m || !m->adam_v || !m->target || !m->pos_table || !m->rng)
+        goto nomem;
+    int E2 = 2 * cfg->reduce_dim * cfg->rois;
+    if (bn_alloc(&m->bn_online, E2) || bn_alloc(&m->bn_target, E2) ||
+        bn_alloc(&m->bn_pred, 2 * cfg->feature_dim))
+        goto nomem;
+    sinusoid_table(m->pos_table, cfg->rois + 2, cfg->rois);
+    init_params(m, seed);
+    return m;
+nomem:
+    bs_brainmass_free(m);
+    bs_error_set(err, BS_ERR_NOMEM, "brainmass: out of memory allocating the model");
+    return NULL;
+}
+
+static void free_workspace(bs_brainmass *m)
+{
+    if (m->cache) {
+        for (int l = 0; l <= m->cfg.depth; l++) {
+            bm_layer_cache *c = &m->cache[l];
+            bs_free(c->x);
+            bs_free(c->qkv);
+            bs_free(c->prob);
+            bs_free(c->ctx);
+            bs_free(c->s1);
+            bs_free(c->h1);
+            bs_free(c->s2);
+            bs_free(c->mean1);
+            bs_free(c->u);
+        }
+        free(m->cache);
+        m->cache = NULL;
+    }
+    for (int i = 0; i < BM_N_TMP; i++) {
+        bs_free(m->ws_tmp[i]);
+        m->ws_tmp[i] = NULL;
+    }
+    bm_head_cache *hcs[2] = {&m->hc_g, &m->hc_pred};
+    for (int i = 0; i < 2; i++) {
+        bs_free(hcs[i]->x);
+        bs_free(hcs[i]->xhat);
+        bs_free(hcs[i]->rstd);
+        bs_free(hcs[i]->r);
+        memset(hcs[i], 0, sizeof *hcs[i]);
+    }
+    m->ws_batch = 0;
+}
+
+void bs_brainmass_free(bs_brainmass *m)
+{
+    if (!m)
+        return;
+    free_workspace(m);
+    bs_free(m->params);
+    bs_free(m->grads);
+    bs_free(m->adam_m);
+    bs_free(m->adam_v);
+    bs_free(m->target);
+    bs_free(m->pos_table);
+    bm_bn_stats *bns[3] = {&m->bn_online, &m->bn_target, &m->bn_pred};
+    for (int i = 0; i < 3; i++) {
+        bs_free(bns[i]->mean);
+        bs_free(bns[i]->var);
+    }
+    if (m->rng)
+        bs_rng_free(m->rng);
+    free(m->layers);
+    free(m->entries);
+    free(m);
+}
+
+int bm_workspace(bs_brainmass *m, int batch, bs_error *err)
+{
+    if (batch <= m->ws_batch)
+        return BS_OK;
+    free_workspace(m);
+    const bs_brainmass_config *c = &m->cfg;
+    const size_t T = (size_t)c->rois + 2, d = (size_t)c->rois, N = (size_t)batch * T;
+    const size_t E = (size_t)c->reduce_dim * c->rois;
+    const size_t F2 = (size_t)2 * c->feature_dim > 2 * E ? (size_t)2 * c->feature_dim : 2 * E;
+    const size_t Fin = E > (size_t)c->feature_dim ? E : (size_t)c->feature_dim;
+    m->cache = calloc((size_t)c->depth + 1, sizeof *m->cache);
+    if (!m->cache)
+        goto nomem;
+    for (int l = 0; l <= c->depth; l++) {
+        bm_layer_cache *k = &m->cache[l];
+        if (!(k->x = bs_alloc_floats(N * d)))
+            goto nomem;
+        if (l == c->depth)
+            break; /* the last entry only holds the encoder output */
+        k->qkv = bs_alloc_floats(N * 3 * d);
+        k->prob = bs_alloc_floats((size_t)batch * c->heads * T * T);
+        k->ctx = bs_alloc_floats(N * d);
+        k->s1 = bs_alloc_floats(N * d);
+        k->h1 = bs_alloc_floats(N * d);
+        k->s2 = bs_alloc_floats(N * d);
+        k->mean1 = bs_alloc_floats(4 * N);
+        k->u = bs_alloc_floats(N * (size_t)c->ffn);
+        if (!k->qkv || !k->prob || !k->ctx || !k->s1 || !k->h1 || !k->s2 || !k->mean1 || !k->u)
+            goto nomem;
+        k->rstd1 = k->mean1 + N;
+        k->mean2 = k->mean1 + 2 * N;
+        k->rstd2 = k->mean1 + 3 * N;
+    }
+    size_t big = N * (size_t)c->ffn;
+    size_t bf = (size_t)batch * c->feature_dim;
+    size_t sizes[BM_N_TMP] = {big, big, N * 3 * d, N * d, N * d, N * d,
+                              (size_t)batch * (2 * F2 + Fin), bf, bf, bf, bf};
+    for (int i = 0; i < BM_N_TMP; i++) {
+        m->ws_tmp_n[i] = sizes[i];
+        if (!(m->ws_tmp[i] = bs_alloc_floats(sizes[i])))
+            goto nomem;
+    }
+    bm_head_cache *hcs[2] = {&m->hc_g, &m->hc_pred};
+    for (int i = 0; i < 2; i++) {
+        hcs[i]->x = bs_alloc_floats((size_t)batch * Fin);
+        hcs[i]->xhat = bs_alloc_floats((size_t)batch * F2);
+        hcs[i]->rstd = bs_alloc_floats(F2);
+        hcs[i]->r = bs_alloc_floats((size_t)batch * F2);
+        if (!hcs[i]->x || !hcs[i]->xhat || !hcs[i]->rstd || !hcs[i]->r)
+            goto nomem;
+    }
+    m->ws_batch = batch;
+    return BS_OK;
+nomem:
+    free_workspace(m);
+    return bs_error_set(err, BS_ERR_NOMEM, "brainmass: out of memory for a batch of %d", batch);
+}
+
+const bs_brainmass_config *bs_brainmass_get_config(const bs_brainmass *m)
+{
+    return &m->cfg;
+}
+
+int bs_brainmass_embed_dim(const bs_brainmass *m)
+{
+    return m->cfg.reduce_dim * m->cfg.rois;
+}
+
+int64_t bs_brainmass_step_count(const bs_brainmass *m)
+{
+    return m->step;
+}
+
+int bs_brainmass_tensor_count(const bs_brainmass *m)
+{
+    return m->n_entries;
+}
+
+int bs_brainmass_tensor_get(const bs_brainmass *m, int index, bs_brainmass_tensor *out)
+{
+    if (index < 0 || index >= m->n_entries)
+        return -1;
+    const bm_entry *e = &m->entries[index];
+    memset(out, 0, sizeof *out);
+    out->name = e->name;
+    out->ndim = e->ndim;
+    memcpy(out->shape, e->shape, sizeof out->shape);
+    switch (e->kind) {
+    case BM_KIND_PARAM:
+        out->data = m->params + e->offset;
+        out->grad = m->grads + e->offset;
+        break;
+    case BM_KIND_TARGET:
+        out->data = m->target + e->offset;
+        break;
+    case BM_KIND_BN_MEAN:
+        out->data = e->bn->mean;
+        break;
+    case BM_KIND_BN_VAR:
+        out->data = e->bn->var;
+        break;
+    default:
+        out->count = &e->bn->count;
+        break;
+    }
+    return 0;
+}
+
+int bs_brainmass_tensor_find(const bs_brainmass *m, const char *name, bs_brainmass_tensor *out)
+{
+    for (int i = 0; i < m->n_entries; i++)
+        if (!strcmp(m->entries[i].name, name))
+            return bs_brainmass_tensor_get(m, i, out);
+    return -1;
+}
+
+int bm_check_finite(const float *x, size_t n, const char *what, bs_error *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]))
+            return bs_error_set(err, BS_ERR_NUMERIC,
+                                "brainmass: %s: non-finite value (%g) at element %zu; FC matrices "
+                                "must be finite (set NaN to 0 upstream)",
+                                what, (double)x[i], i);
+    return BS_OK;
+}
