@@ -1,1 +1,29 @@
-# mk/signal.mk - build fragment for the signal area (included by Makefile.am).
+# mk/signal.mk - denoising (clean) and functional connectivity (fc).
+# docs/clean.md and docs/fc.md describe the methods and parameters.
+libbrainstage_la_SOURCES += \
+	core/clean.c \
+	core/clean_confounds.c \
+	core/clean_interpolate.c \
+	core/clean_regress.c \
+	core/filter_butterworth.c \
+	core/fc.c \
+	core/fc_partial.c
+brainstageinclude_HEADERS += core/brainstage/clean.h core/brainstage/fc.h
+
+# Helper for the Python golden checks (not a test by itself).
+check_PROGRAMS += tests/test_clean_tool
+tests_test_clean_tool_LDADD = $(tests_ldadd)
+TESTS += tests/clean_reference.py tests/fc_reference.py
+EXTRA_DIST += tests/clean_reference.py tests/fc_reference.py docs/clean.md docs/fc.md
+
+check_PROGRAMS += tests/test_clean_errors
+tests_test_clean_errors_LDADD = $(tests_ldadd)
+TESTS += tests/test_clean_errors
+
+pkglib_LTLIBRARIES += plugins/clean.la plugins/fc.la
+plugins_clean_la_SOURCES = plugins/clean/clean_stage.c
+plugins_clean_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_clean_la_LIBADD = $(PLUGIN_LIBADD)
+plugins_fc_la_SOURCES = plugins/fc/fc_stage.c
+plugins_fc_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_fc_la_LIBADD = $(PLUGIN_LIBADD)
