@@ -15,11 +15,16 @@ libbrainstage_la_SOURCES += \
 	core/brainmae/checkpoint.c \
 	core/brainmae/checkpoint.h \
 	core/brainmae/train.c \
-	core/brainmae/infer.c
+	core/brainmae/infer.c \
+	core/brainmae/synth.c
 brainstageinclude_HEADERS += core/brainstage/brainmae.h
 
-check_PROGRAMS += tests/test_brainmae_ops tests/test_brainmae_golden
+check_PROGRAMS += tests/test_brainmae_ops tests/test_brainmae_golden tests/test_brainmae_train \
+	tests/test_brainmae_synth
 tests_test_brainmae_ops_LDADD = $(tests_ldadd)
 tests_test_brainmae_golden_LDADD = $(tests_ldadd)
-TESTS += tests/test_brainmae_ops tests/brainmae_golden.py
+tests_test_brainmae_train_LDADD = $(tests_ldadd)
+tests_test_brainmae_synth_LDADD = $(tests_ldadd)
+TESTS += tests/test_brainmae_ops tests/brainmae_golden.py tests/test_brainmae_train \
+	tests/test_brainmae_synth
 EXTRA_DIST += tests/brainmae_golden.py tests/brainmae_ref.py

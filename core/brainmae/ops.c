@@ -7,6 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Below this many scalar operations a loop runs on one thread: fork/join of
+ * an OpenMP team costs more than the work, and on a loaded machine a
+ * descheduled team member stalls the barrier. */
+#define PAR_MIN ((int64_t)1 << 17)
+#define PAR_MIN_ATT ((int64_t)1 << 21)
+
 void mae_linear_fwd(float *out, const float *in, const float *W, const float *b, int64_t N,
                    int i, int o)
 {
@@ -38,7 +44,7 @@ void mae_linear_bwd(float *din, float *dW, float *db, const float *dout, const f
 void mae_layernorm_fwd(float *out, float *mean, float *rstd, const float *in, const float *g,
                       const float *b, int64_t N, int d)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * d >= PAR_MIN)
     for (int64_t r = 0; r < N; r++) {
         const float *x = in + r * d;
         float *y = out + r * d;
@@ -72,7 +78,7 @@ void mae_layernorm_bwd(float *din, float *dg, float *db, const float *dout, cons
         db[j] += (float)sg[d + j];
     }
     free(sg);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * d >= PAR_MIN)
     for (int64_t r = 0; r < N; r++) {
         const float *x = in + r * d, *dy = dout + r * d;
         float *dx = din + r * d;
@@ -96,7 +102,7 @@ void mae_layernorm_bwd(float *din, float *dg, float *db, const float *dout, cons
 
 void mae_gelu_fwd(float *out, const float *in, int64_t n)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
     for (int64_t i = 0; i < n; i++) {
         float x = in[i];
         out[i] = 0.5f * x * (1.0f + tanhf(GELU_K * (x + 0.044715f * x * x * x)));
@@ -105,7 +111,7 @@ void mae_gelu_fwd(float *out, const float *in, int64_t n)
 
 void mae_gelu_bwd(float *din, const float *dout, const float *in, int64_t n)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
     for (int64_t i = 0; i < n; i++) {
         float x = in[i];
         float u = GELU_K * (x + 0.044715f * x * x * x);
@@ -127,7 +133,7 @@ void mae_mhsa_fwd(float *o, float *att, const float *qkv, int64_t nseq, int n, i
 {
     const int dh = d / nh, ld = 3 * d;
     const float scale = 1.0f / sqrtf((float)dh);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nseq * n * n * d >= PAR_MIN_ATT)
     for (int64_t sh = 0; sh < nseq * nh; sh++) {
         int64_t s = sh / nh;
         int h = (int)(sh % nh);
@@ -168,7 +174,7 @@ void mae_mhsa_bwd(float *dqkv, const float *dout, const float *qkv, const float 
     const int dh = d / nh, ld = 3 * d;
     const float scale = 1.0f / sqrtf((float)dh);
     memset(dqkv, 0, sizeof(float) * (size_t)(nseq * n * ld));
-#pragma omp parallel
+#pragma omp parallel if (nseq * n * n * d >= PAR_MIN_ATT)
     {
         float *dA = malloc(sizeof(float) * (size_t)n);
 #pragma omp for schedule(static)

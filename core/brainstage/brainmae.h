@@ -196,6 +196,27 @@ void bs_brainmae_inference_free(bs_brainmae_inference *r);
 void bs_brainmae_draw_mask(bs_rng *rng, int n_seg, int n_rois, const uint8_t *valid,
                            double ratio, uint8_t *mask);
 
+/* ---- synthetic data with planted networks (validation, demos) ---- */
+
+typedef struct bs_brainmae_sim {
+    int n_rois, n_networks;  /* ROI r belongs to network r % n_networks */
+    int64_t n_time;          /* volumes per subject */
+    double tr;               /* seconds */
+    double state_s;          /* brain-state duration in seconds (15) */
+    double coupling;         /* variance share of the network signal (0.7) */
+    double phi;              /* AR(1) coefficient of the network signals per TR */
+    uint64_t seed;
+} bs_brainmae_sim;
+void bs_brainmae_sim_defaults(bs_brainmae_sim *s, int n_rois, int n_networks, int64_t n_time,
+                              double tr);
+/* Subject `subject`'s time series into ts (n_time x n_rois): each network
+ * has a latent AR(1) signal; every state_s seconds each network's gain is
+ * redrawn (state switching, so connectivity changes on the window scale);
+ * ROI r = loading_r * gain * latent_{net(r)} mixed with its own AR(1) noise.
+ * network (may be NULL) receives the planted labels. */
+int bs_brainmae_simulate(const bs_brainmae_sim *s, int subject, float *ts, int *network,
+                         bs_error *err);
+
 /* ---- checkpoints (safetensors; config, step, optimizer moments) ---- */
 
 int bs_brainmae_save(const bs_brainmae *m, const char *path, int with_optimizer, bs_error *err);
