@@ -23,6 +23,10 @@ libbrainstage_la_SOURCES += \
 check_PROGRAMS += tests/test_nn_gradcheck
 tests_test_nn_gradcheck_LDADD = $(tests_ldadd)
 TESTS += tests/test_nn_gradcheck
+# Param table, checkpoints, EMA, schedules, clipping, dropout, determinism.
+check_PROGRAMS += tests/test_nn_misc
+tests_test_nn_misc_LDADD = $(tests_ldadd)
+TESTS += tests/test_nn_misc
 # Golden test vs PyTorch: nn_golden.py writes the references and runs the
 # C driver test_nn_golden (built here, not run on its own).
 check_PROGRAMS += tests/test_nn_golden
