@@ -33,6 +33,8 @@ struct bs_pfc_generator {
     double *S;       /* R: column sums of Y (≈ 0, kept for exactness) */
     int64_t n_constant;
     int64_t position;
+    struct pfc_work **work; /* per-thread scratch, kept across calls */
+    int n_work;
 };
 
 /* Per-thread scratch for one sample at a time. */
@@ -52,10 +54,15 @@ void bs_pfc_options_default(bs_pfc_options *o)
     o->constant_roi = BS_PFC_CONSTANT_ERROR;
 }
 
+static void work_free(struct pfc_work *w);
+
 void bs_pfc_generator_free(bs_pfc_generator *g)
 {
     if (!g)
         return;
+    for (int i = 0; i < g->n_work; i++)
+        work_free(g->work[i]);
+    free(g->work);
     bs_free(g->Y);
     bs_free(g->G);
     bs_free(g->S);
@@ -235,7 +242,7 @@ static int draw_sample(const bs_pfc_generator *g, int64_t sample, int32_t *idx, 
     return BS_OK;
 }
 
-static void work_free(pfc_work *w)
+static void work_free(struct pfc_work *w)
 {
     if (!w)
         return;
@@ -285,6 +292,7 @@ static pfc_work *work_new(const bs_pfc_generator *g)
     return w;
 }
 
+
 /* The per-sample O(R^2) work is as large as the Gram itself at small R, so
  * it gets wide-vector clones; the dispatcher picks one per machine, so
  * results are identical for every thread count on a given machine. */
@@ -295,16 +303,22 @@ static pfc_work *work_new(const bs_pfc_generator *g)
 #endif
 
 /* Copies the upper triangle of an R x R row-major matrix into the lower, in
- * tiles so both the reads and the strided writes stay in cache. */
-static void mirror_upper(float *m, int64_t R)
+ * tiles that stay in L1; each lower row segment is written contiguously
+ * (the strided side is the reads, which cost no ownership traffic). */
+PFC_HOT static void mirror_upper(float *m, int64_t R)
 {
     enum { TILE = 32 };
-    for (int64_t ib = 0; ib < R; ib += TILE)
-        for (int64_t jb = ib; jb < R; jb += TILE) {
-            int64_t ie = ib + TILE < R ? ib + TILE : R, je = jb + TILE < R ? jb + TILE : R;
-            for (int64_t i = ib; i < ie; i++)
-                for (int64_t j = (jb > i + 1 ? jb : i + 1); j < je; j++)
-                    m[j * R + i] = m[i * R + j];
+    for (int64_t jb = 0; jb < R; jb += TILE)
+        for (int64_t ib = 0; ib <= jb; ib += TILE) {
+            const int64_t je = jb + TILE < R ? jb + TILE : R;
+            for (int64_t j = jb; j < je; j++) {
+                const int64_t ie = ib + TILE < j ? ib + TILE : j; /* i < j: strictly lower */
+                float *restrict mj = m + j * R;
+                const float *restrict col = m + j;
+#pragma omp simd
+                for (int64_t i = ib; i < ie; i++)
+                    mj[i] = col[i * R];
+            }
         }
 }
 
@@ -435,10 +449,31 @@ int bs_pfc_compute(bs_pfc_generator *g, int64_t first, int64_t n, float *out, bs
     openblas_set_num_threads(1);
 #endif
     const int64_t RR = g->R * g->R;
+    if (threads > g->n_work) {
+        /* Scratch persists across calls: large blocks come from mmap, and
+         * re-faulting them for every batch would cost as much as the work. */
+        pfc_work **grown = realloc(g->work, (size_t)threads * sizeof *grown);
+        if (!grown) {
+#ifdef OPENBLAS_VERSION
+            openblas_set_num_threads(blas_threads);
+#endif
+            return bs_error_set(err, BS_ERR_NOMEM, "%s: out of memory", g->name);
+        }
+        for (int i = g->n_work; i < threads; i++)
+            grown[i] = NULL;
+        g->work = grown;
+        g->n_work = threads;
+    }
     int failed = 0;
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
-        pfc_work *w = work_new(g);
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        if (!g->work[tid])
+            g->work[tid] = work_new(g);
+        pfc_work *w = g->work[tid];
         if (!w) {
 #pragma omp atomic write
             failed = 1;
@@ -455,7 +490,6 @@ int bs_pfc_compute(bs_pfc_generator *g, int64_t first, int64_t n, float *out, bs
                 failed = 1;
             }
         }
-        work_free(w);
     }
 #ifdef OPENBLAS_VERSION
     openblas_set_num_threads(blas_threads);

@@ -17,3 +17,9 @@ tests_test_pfc_tool_LDADD = $(tests_ldadd)
 TESTS += tests/test_pfc tests/pfc_golden.py
 EXTRA_DIST += tests/pfc_golden.py
 
+
+# Not part of `make check`: one run prints brainstage vs numpy pFC/s.
+bench-pfc: tests/test_pfc_tool
+	top_builddir='$(abs_top_builddir)' $(PYTHON) $(top_srcdir)/bench/pfc/bench_pfc.py
+.PHONY: bench-pfc
+EXTRA_DIST += bench/pfc/bench_pfc.py

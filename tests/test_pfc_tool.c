@@ -3,11 +3,15 @@
  * reads a raw little-endian float32 T x R series, writes OUT_PREFIX.pfc
  * (N x R x R float32) and OUT_PREFIX.kept (per sample: int32 count, then
  * the kept indices).  With REPEAT > 0 it instead times REPEAT batches of N
- * and prints "seconds <s> samples <n>" (no output files). */
+ * and prints "seconds <s> samples <n>" (no output files).
+ *   test_pfc_tool sgemm N THREADS
+ * times an N x N x N sgemm and prints "gflops <g>" (the benchmark's peak). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <cblas.h>
 
 #include "brainstage/pfc.h"
 #include "brainstage/tensor.h"
@@ -19,8 +23,35 @@ static double now(void)
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
+static int time_sgemm(int n, int threads)
+{
+#ifdef OPENBLAS_VERSION
+    openblas_set_num_threads(threads);
+#endif
+    float *a = bs_alloc_floats((size_t)n * n), *b = bs_alloc_floats((size_t)n * n), *c = bs_alloc_floats((size_t)n * n);
+    for (size_t i = 0; i < (size_t)n * n; i++) {
+        a[i] = (float)(i % 7) * 0.1f;
+        b[i] = (float)(i % 5) * 0.2f;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+    double best = 1e30;
+    for (int r = 0; r < 3; r++) {
+        double t0 = now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        double dt = now() - t0;
+        best = dt < best ? dt : best;
+    }
+    printf("gflops %.2f\n", 2.0 * n * n * (double)n / best * 1e-9);
+    bs_free(a);
+    bs_free(b);
+    bs_free(c);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 4 && strcmp(argv[1], "sgemm") == 0)
+        return time_sgemm(atoi(argv[2]), atoi(argv[3]));
     if (argc < 12) {
         fprintf(stderr, "usage: %s IN T R N KEEP_MIN KEEP_MAX MODE FISHER SEED THREADS OUT [REPEAT]\n", argv[0]);
         return 2;

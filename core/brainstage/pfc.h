@@ -11,7 +11,11 @@
  *
  * Sample i depends only on (seed, i): its RNG stream is
  * bs_rng_derive(seed, i), so batches may be computed in any order, by any
- * number of threads, in any batch size, with bit-identical results. */
+ * number of threads, in any batch size, with bit-identical results (on a
+ * given machine: the vector code path is chosen per CPU).
+ *
+ * A generator keeps per-thread scratch between calls; use one generator
+ * from one calling thread at a time (it parallelises internally). */
 #ifndef BRAINSTAGE_PFC_H
 #define BRAINSTAGE_PFC_H
 
