@@ -1,1 +1,31 @@
-# mk/heads.mk - build fragment for the heads area (included by Makefile.am).
+# mk/heads.mk - build fragment for the heads area (included by Makefile.am):
+# classifier/regression heads, evaluation (splits, metrics, reports), the
+# `head` stage plugin and their tests.
+libbrainstage_la_SOURCES += \
+	core/heads.c \
+	core/heads_lbfgs.c \
+	core/heads_logreg.c \
+	core/heads_svm.c \
+	core/heads_ridge.c \
+	core/heads_centroid.c \
+	core/heads_mlp.c \
+	core/heads_io.c \
+	core/metrics.c \
+	core/eval.c \
+	core/eval_splits.c \
+	core/eval_labels.c \
+	core/eval_features.c \
+	core/eval_report.c
+
+brainstageinclude_HEADERS += \
+	core/brainstage/heads.h \
+	core/brainstage/eval.h
+
+EXTRA_DIST += core/brainstage/heads_internal.h
+
+# ---- tests ----
+# test_heads_tool is a driver for the Python cross-checks, not a test itself.
+check_PROGRAMS += tests/test_heads_tool
+tests_test_heads_tool_LDADD = $(tests_ldadd)
+TESTS += tests/heads_sklearn.py tests/eval_sklearn.py
+EXTRA_DIST += tests/heads_common.py tests/heads_sklearn.py tests/eval_sklearn.py
