@@ -183,9 +183,13 @@ bs_head *bs_head_fit_classifier(const bs_head_params *p, const float *X, int64_t
     }
     for (int c = 0; c < n_classes; c++)
         if (count[c] == 0) {
-            bs_error_set(err, BS_ERR_DATA,
-                         "head %s: class '%s' has no training rows (every class needs at least one)", kname,
-                         class_names && class_names[c] ? class_names[c] : "?");
+            if (class_names && class_names[c])
+                bs_error_set(err, BS_ERR_DATA,
+                             "head %s: class '%s' has no training rows (every class needs at least one)", kname,
+                             class_names[c]);
+            else
+                bs_error_set(err, BS_ERR_DATA,
+                             "head %s: class %d has no training rows (every class needs at least one)", kname, c);
             free(count);
             return NULL;
         }

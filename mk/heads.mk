@@ -25,7 +25,9 @@ EXTRA_DIST += core/brainstage/heads_internal.h
 
 # ---- tests ----
 # test_heads_tool is a driver for the Python cross-checks, not a test itself.
-check_PROGRAMS += tests/test_heads_tool
+check_PROGRAMS += tests/test_heads_tool tests/test_heads tests/test_eval
 tests_test_heads_tool_LDADD = $(tests_ldadd)
-TESTS += tests/heads_sklearn.py tests/eval_sklearn.py
+tests_test_heads_LDADD = $(tests_ldadd)
+tests_test_eval_LDADD = $(tests_ldadd)
+TESTS += tests/test_heads tests/test_eval tests/heads_sklearn.py tests/eval_sklearn.py
 EXTRA_DIST += tests/heads_common.py tests/heads_sklearn.py tests/eval_sklearn.py
