@@ -20,11 +20,18 @@ libbrainstage_la_SOURCES += \
 brainstageinclude_HEADERS += core/brainstage/brainmae.h
 
 check_PROGRAMS += tests/test_brainmae_ops tests/test_brainmae_golden tests/test_brainmae_train \
-	tests/test_brainmae_synth
+	tests/test_brainmae_synth tests/test_brainmae_plugin
+tests_test_brainmae_plugin_LDADD = $(tests_ldadd)
 tests_test_brainmae_ops_LDADD = $(tests_ldadd)
 tests_test_brainmae_golden_LDADD = $(tests_ldadd)
 tests_test_brainmae_train_LDADD = $(tests_ldadd)
 tests_test_brainmae_synth_LDADD = $(tests_ldadd)
 TESTS += tests/test_brainmae_ops tests/brainmae_golden.py tests/test_brainmae_train \
-	tests/test_brainmae_synth
+	tests/test_brainmae_synth tests/test_brainmae_plugin
 EXTRA_DIST += tests/brainmae_golden.py tests/brainmae_ref.py
+
+# the `brainmae` stage (inference with a pretrained checkpoint)
+pkglib_LTLIBRARIES += plugins/brainmae.la
+plugins_brainmae_la_SOURCES = plugins/brainmae/brainmae_stage.c
+plugins_brainmae_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_brainmae_la_LIBADD = $(PLUGIN_LIBADD)
