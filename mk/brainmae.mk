@@ -35,3 +35,12 @@ pkglib_LTLIBRARIES += plugins/brainmae.la
 plugins_brainmae_la_SOURCES = plugins/brainmae/brainmae_stage.c
 plugins_brainmae_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 plugins_brainmae_la_LIBADD = $(PLUGIN_LIBADD)
+
+# benchmark: C vs PyTorch CPU training step (not part of make check)
+check_PROGRAMS += bench/brainmae/bench_brainmae
+bench_brainmae_bench_brainmae_LDADD = $(tests_ldadd)
+EXTRA_DIST += bench/brainmae/bench.py docs/brainmae.md
+bench-brainmae: bench/brainmae/bench_brainmae$(EXEEXT)
+	top_builddir=$(abs_top_builddir) $(PYTHON) $(srcdir)/bench/brainmae/bench.py --config medium
+	top_builddir=$(abs_top_builddir) $(PYTHON) $(srcdir)/bench/brainmae/bench.py --config tiny --steps 20
+.PHONY: bench-brainmae
