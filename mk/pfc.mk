@@ -14,8 +14,8 @@ plugins_pfc_la_LIBADD = $(PLUGIN_LIBADD) $(JANSSON_LIBS)
 check_PROGRAMS += tests/test_pfc tests/test_pfc_tool
 tests_test_pfc_LDADD = $(tests_ldadd)
 tests_test_pfc_tool_LDADD = $(tests_ldadd)
-TESTS += tests/test_pfc tests/pfc_golden.py
-EXTRA_DIST += tests/pfc_golden.py
+TESTS += tests/test_pfc tests/pfc_golden.py tests/pfc_stage.py
+EXTRA_DIST += tests/pfc_golden.py tests/pfc_stage.py docs/pfc.md
 
 
 # Not part of `make check`: one run prints brainstage vs numpy pFC/s.
