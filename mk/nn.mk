@@ -33,3 +33,12 @@ check_PROGRAMS += tests/test_nn_golden
 tests_test_nn_golden_LDADD = $(tests_ldadd)
 TESTS += tests/nn_golden.py
 EXTRA_DIST += tests/nn_golden.py
+
+# ---- benchmark (built with the checks, run only by `make bench-nn`) ----
+check_PROGRAMS += bench/nn/bench_nn
+bench_nn_bench_nn_SOURCES = bench/nn/bench_nn.c
+bench_nn_bench_nn_LDADD = $(tests_ldadd)
+EXTRA_DIST += bench/nn/bench_nn.py docs/nn.md
+bench-nn: bench/nn/bench_nn$(EXEEXT)
+	top_builddir='$(abs_top_builddir)' $(PYTHON) $(srcdir)/bench/nn/bench_nn.py --threads 2
+.PHONY: bench-nn

@@ -349,6 +349,42 @@ static void test_all_masked_row(void)
     CHECK(finite, "fully masked rows must give zeros");
 }
 
+/* float attention (vectorised exp, AVX2 clone where available) against its
+ * double twin on a size with vector bodies and remainders: T = 77 */
+static void test_attention_float_vs_double(void)
+{
+    int B = 2, T = 77, H = 3, hd = 8, C = H * hd;
+    size_t nqkv = (size_t)B * T * 3 * C, nout = (size_t)B * T * C, natt = (size_t)B * H * T * T;
+    float *qkv = malloc(nqkv * sizeof(float)), *out = malloc(nout * sizeof(float));
+    float *att = malloc(natt * sizeof(float));
+    double *qkv_d = malloc(nqkv * sizeof(double)), *out_d = malloc(nout * sizeof(double));
+    double *att_d = malloc(natt * sizeof(double));
+    float *amask = calloc((size_t)T * T, sizeof(float));
+    for (int i = 0; i < T; i++)
+        amask[i * T + i] = -INFINITY;
+    bs_rng *rng = bs_rng_new(77);
+    for (size_t i = 0; i < nqkv; i++) {
+        qkv[i] = (float)(6 * bs_rng_uniform(rng) - 3); /* wide score range */
+        qkv_d[i] = qkv[i];
+    }
+    bs_rng_free(rng);
+    nn_attn_dims d = nn_attn_dims_packed(B, T, H, hd);
+    d.attn_mask = amask;
+    nn_attention_forward(out, att, NULL, qkv, qkv + C, qkv + 2 * C, &d);
+    nn_attention_forward_d(out_d, att_d, NULL, qkv_d, qkv_d + C, qkv_d + 2 * C, &d);
+    double worst = 0;
+    for (size_t i = 0; i < nout; i++)
+        worst = fmax(worst, fabs(out[i] - out_d[i]) / (1e-6 + 1e-5 * fabs(out_d[i])));
+    for (size_t i = 0; i < natt; i++)
+        worst = fmax(worst, fabs(att[i] - att_d[i]) / (1e-6 + 1e-5 * fabs(att_d[i])));
+    CHECK(worst <= 1.0, "float vs double attention: %.2fx the tolerance 1e-6 + 1e-5*|ref|", worst);
+    int diag_zero = 1;
+    for (int t = 0; t < T; t++)
+        diag_zero &= att[(size_t)t * T + t] == 0.0f;
+    CHECK(diag_zero, "masked (-inf) keys must get probability exactly 0");
+    free(qkv), free(out), free(att), free(qkv_d), free(out_d), free(att_d), free(amask);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/test_nn_misc.XXXXXX";
@@ -363,6 +399,7 @@ int main(void)
     test_dropout_rate();
     test_determinism();
     test_all_masked_row();
+    test_attention_float_vs_double();
     rmdir(dir);
     if (failures) {
         printf("%d check(s) FAILED\n", failures);

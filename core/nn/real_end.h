@@ -2,6 +2,7 @@
 #undef real
 #undef FN
 #undef R_EXP
+#undef R_EXP_NEG
 #undef R_LOG
 #undef R_SQRT
 #undef R_TANH
