@@ -1,0 +1,88 @@
+/* atlas_prob.c - `atlas-prob` stage: streamed BOLD -> weighted ROI means over
+ * 4D probability maps (one map per ROI), trilinearly resampled
+ * to the BOLD grid once: ROI value = sum(w*x)/sum(w) over the mask; coverage =
+ * mask-inside weight / all weight; ROIs under min_coverage are NaN columns
+ * with a warning (docs/atlases.md). */
+#include "brainstage/atlas.h"
+#include "brainstage/plugin.h"
+
+#include <stdlib.h>
+
+typedef struct config {
+    const char *atlas;
+    const char *labels;
+    const char *mask;
+    double min_coverage;
+    int prefetch;
+    double threshold;
+} config;
+
+static const bs_param_desc params[] = {
+    {"atlas", BS_PARAM_STRING, NULL, 1, 0, NULL,
+     "short name of a prob descriptor or a 4D NIfTI path (one map per ROI)", offsetof(config, atlas)},
+    {"labels", BS_PARAM_STRING, "", 1, 0, NULL, "label table TSV (index, name); overrides the descriptor's",
+     offsetof(config, labels)},
+    {"mask", BS_PARAM_STRING, "none", 1, 0, NULL,
+     "brain mask on the BOLD grid: none, auto (fMRIPrep desc-brain_mask next to the BOLD) or a path",
+     offsetof(config, mask)},
+    {"min_coverage", BS_PARAM_DOUBLE, "0.5", 0, 1, NULL,
+     "ROIs with a smaller fraction of their voxels inside the mask are NaN columns", offsetof(config, min_coverage)},
+    {"prefetch", BS_PARAM_BOOL, "yes", 1, 0, NULL, "decompress the next volume in a second thread",
+     offsetof(config, prefetch)},
+    {"threshold", BS_PARAM_DOUBLE, "0", 0, 1e30, NULL, "weights <= threshold are ignored",
+     offsetof(config, threshold)},
+};
+static const bs_port_desc inputs[] = {{"input", BS_PORT_VOLUME4D, 0, "BOLD run (streamed)"}};
+static const bs_port_desc outputs[] = {{"output", BS_PORT_TIMESERIES, 0, "T x R weighted ROI means with coverage"}};
+
+static void *create(const void *cfg, const bs_host *host, bs_error *err)
+{
+    config *self = malloc(sizeof *self);
+    if (!self) {
+        bs_error_set(err, BS_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    *self = *(const config *)cfg;
+    if (host && host->threads < 2)
+        self->prefetch = 0;
+    return self;
+}
+
+static int process(void *self, bs_data *const *in, bs_data **out, bs_error *err)
+{
+    const config *c = self;
+    const bs_data *bold = in[0];
+    if (!bold || !bold->volume)
+        return bs_error_set(err, BS_ERR_DATA, "atlas-prob: input must be a streamed BOLD run (volume4d)");
+    const char *bold_path = bs_nifti_reader_path(bold->volume);
+    const bs_nifti_header *h = bs_nifti_reader_header(bold->volume);
+    bs_atlas_spec spec;
+    int rc = bs_atlas_resolve(c->atlas, c->labels, &spec, err);
+    if (rc)
+        return rc;
+    uint8_t *mask = NULL;
+    bs_parcellation *p = NULL;
+    if (!(rc = bs_atlas_load_mask(c->mask, bold_path, h, &mask, err))) {
+        p = bs_parcellation_prob(h, bold_path, &spec, mask, c->threshold, err);
+        rc = p ? bs_atlas_stage_output(bold, p, c->min_coverage, c->prefetch, &out[0], err) : (int)err->code;
+    }
+    bs_parcellation_free(p);
+    free(mask);
+    bs_atlas_spec_free(&spec);
+    return rc;
+}
+
+static const bs_plugin plugin = {
+    BS_PLUGIN_HEADER,
+    .name = "atlas-prob", .version = "1.0",
+    .summary = "weighted ROI means over 4D probability maps (streamed, with coverage)",
+    .inputs = inputs, .n_inputs = 1, .outputs = outputs, .n_outputs = 1,
+    .params = params, .n_params = BS_COUNT_OF(params), .config_size = sizeof(config),
+    .create = create, .process = process, .destroy = free,
+};
+
+const bs_plugin *bs_plugin_entry(uint32_t index);
+const bs_plugin *bs_plugin_entry(uint32_t index)
+{
+    return index == 0 ? &plugin : NULL;
+}
