@@ -17,3 +17,11 @@ check_PROGRAMS += tests/test_brainmass_golden
 tests_test_brainmass_golden_LDADD = $(tests_ldadd)
 TESTS += tests/brainmass_golden.py
 EXTRA_DIST += tests/brainmass_golden.py tests/brainmass_ref.py tests/brainmass_st.py
+
+# Benchmark (not part of make check's TESTS): C vs PyTorch CPU.
+check_PROGRAMS += bench/brainmass/bench_brainmass
+bench_brainmass_bench_brainmass_LDADD = $(tests_ldadd)
+EXTRA_DIST += bench/brainmass/bench.py
+bench-brainmass: bench/brainmass/bench_brainmass$(EXEEXT)
+	$(PYTHON) $(srcdir)/bench/brainmass/bench.py --c-bench bench/brainmass/bench_brainmass$(EXEEXT)
+.PHONY: bench-brainmass

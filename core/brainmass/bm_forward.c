@@ -448,7 +448,7 @@ static void draw_masks(bs_brainmass *m, int32_t *idx, int B, int mk)
     free(perm);
 }
 
-int bs_brainmass_compute_grads(bs_brainmass *m, const float *view1, const float *view2, int batch,
+static int compute_grads(bs_brainmass *m, const float *view1, const float *view2, int batch,
                                const int32_t *mrm_idx, const int32_t *nce_idx,
                                bs_brainmass_losses *out, bs_error *err)
 {
@@ -507,7 +507,7 @@ int bs_brainmass_compute_grads(bs_brainmass *m, const float *view1, const float 
 
 #define EMBED_CHUNK 32
 
-static int eval_features(bs_brainmass *m, const float *fc, int64_t n, float *emb, float *proj,
+static int eval_features_impl(bs_brainmass *m, const float *fc, int64_t n, float *emb, float *proj,
                          bs_error *err)
 {
     const bs_brainmass_config *c = &m->cfg;
@@ -533,6 +533,25 @@ static int eval_features(bs_brainmass *m, const float *fc, int64_t n, float *emb
                      proj + (size_t)s * c->feature_dim);
     }
     return BS_OK;
+}
+
+static int eval_features(bs_brainmass *m, const float *fc, int64_t n, float *emb, float *proj,
+                         bs_error *err)
+{
+    int prev = bm_blas_single();
+    int rc = eval_features_impl(m, fc, n, emb, proj, err);
+    bm_blas_restore(prev);
+    return rc;
+}
+
+int bs_brainmass_compute_grads(bs_brainmass *m, const float *view1, const float *view2, int batch,
+                               const int32_t *mrm_idx, const int32_t *nce_idx,
+                               bs_brainmass_losses *out, bs_error *err)
+{
+    int prev = bm_blas_single();
+    int rc = compute_grads(m, view1, view2, batch, mrm_idx, nce_idx, out, err);
+    bm_blas_restore(prev);
+    return rc;
 }
 
 int bs_brainmass_embed(bs_brainmass *m, const float *fc, int64_t n, float *out, bs_error *err)

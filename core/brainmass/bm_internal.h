@@ -96,6 +96,9 @@ struct bs_brainmass {
 
 /* ---- ops (bm_ops.c) ---- */
 
+/* OpenBLAS to one thread for the duration of a call (returns the previous count). */
+int bm_blas_single(void);
+void bm_blas_restore(int prev);
 /* y[n,out] = x[n,in] W[out,in]^T + b */
 void bm_linear_fwd(const float *x, const float *w, const float *b, float *y, int n, int in, int out);
 /* dx = dy W (dx may be NULL; accumulate if acc_dx), dW += dy^T x, db += colsum dy. */
@@ -113,7 +116,19 @@ void bm_attention_bwd(const float *dctx, const float *qkv, const float *prob, fl
                       int B, int T, int d, int H, float p_drop, uint64_t drop_key);
 /* In-place inverted dropout: x *= keep/(1-p), keep decided by hash(key, i). */
 void bm_dropout(float *x, size_t n, float p, uint64_t key);
-int bm_dropout_keep(uint64_t key, uint64_t i, float p);
+/* Keep decision for element i of the dropout stream `key`: a counter-based
+ * hash (splitmix64 finaliser) of i/4 gives 16 random bits per element, so the
+ * same mask is regenerated in backward and does not depend on threads.
+ * p is resolved to 1/65536. */
+static inline int bm_dropout_keep(uint64_t key, uint64_t i, float p)
+{
+    uint64_t h = key + (i >> 2) * 0xd1b54a32d192ed03ull;
+    h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
+    h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
+    h ^= h >> 31;
+    uint32_t bits = (uint32_t)(h >> (16 * (i & 3))) & 0xffffu;
+    return bits >= (uint32_t)(p * 65536.0f + 0.5f);
+}
 uint64_t bm_key(uint64_t a, uint64_t b);
 
 /* ---- model internals ---- */

@@ -7,17 +7,13 @@
 #include <string.h>
 #include <cblas.h>
 #include "bm_internal.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 uint64_t bm_key(uint64_t a, uint64_t b)
 {
     return bs_splitmix64(a ^ bs_splitmix64(b + 0x9e3779b97f4a7c15ull));
-}
-
-int bm_dropout_keep(uint64_t key, uint64_t i, float p)
-{
-    uint64_t h = bs_splitmix64(key + i * 0xd1b54a32d192ed03ull);
-    double u = (double)(h >> 40) * (1.0 / 16777216.0);
-    return u >= (double)p;
 }
 
 void bm_dropout(float *x, size_t n, float p, uint64_t key)
@@ -30,29 +26,82 @@ void bm_dropout(float *x, size_t n, float p, uint64_t key)
         x[i] = bm_dropout_keep(key, i, p) ? x[i] * scale : 0.0f;
 }
 
+/* Big products are split into row blocks, one per OpenMP thread, each a
+ * single-threaded sgemm (the model runs OpenBLAS with one thread, see
+ * bm_blas_single): one threading runtime, no spinning pools competing. */
+#define SPLIT_MIN_WORK (1 << 20)
+
+static int split_count(size_t rows, size_t work)
+{
+#ifdef _OPENMP
+    int t = omp_get_max_threads();
+    if (work < SPLIT_MIN_WORK || t < 2 || rows < (size_t)(2 * t))
+        return 1;
+    return t;
+#else
+    (void)rows;
+    (void)work;
+    return 1;
+#endif
+}
+
+int bm_blas_single(void)
+{
+    int prev = openblas_get_num_threads();
+    if (prev != 1)
+        openblas_set_num_threads(1);
+    return prev;
+}
+
+void bm_blas_restore(int prev)
+{
+    if (prev != 1)
+        openblas_set_num_threads(prev);
+}
+
 void bm_linear_fwd(const float *x, const float *w, const float *b, float *y, int n, int in, int out)
 {
-    if (b) {
-#pragma omp parallel for schedule(static)
-        for (int i = 0; i < n; i++)
-            memcpy(y + (size_t)i * out, b, sizeof(float) * (size_t)out);
+    int parts = split_count((size_t)n, (size_t)n * in * out);
+#pragma omp parallel for schedule(static) num_threads(parts) if (parts > 1)
+    for (int p = 0; p < parts; p++) {
+        int r0 = (int)((int64_t)n * p / parts), r1 = (int)((int64_t)n * (p + 1) / parts);
+        if (r1 <= r0)
+            continue;
+        if (b)
+            for (int i = r0; i < r1; i++)
+                memcpy(y + (size_t)i * out, b, sizeof(float) * (size_t)out);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, out, in, 1.0f, x + (size_t)r0 * in, in,
+                    w, in, b ? 1.0f : 0.0f, y + (size_t)r0 * out, out);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, w, in,
-                b ? 1.0f : 0.0f, y, out);
 }
 
 void bm_linear_bwd(const float *dy, const float *x, const float *w, float *dx, float *dw, float *db,
                    int n, int in, int out, int acc_dx)
 {
-    if (dx)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in, out, 1.0f, dy, out, w, in,
-                    acc_dx ? 1.0f : 0.0f, dx, in);
-    if (dw)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, n, 1.0f, dy, out, x, in,
-                    1.0f, dw, in);
+    size_t work = (size_t)n * in * out;
+    if (dx) {
+        int parts = split_count((size_t)n, work);
+#pragma omp parallel for schedule(static) num_threads(parts) if (parts > 1)
+        for (int p = 0; p < parts; p++) {
+            int r0 = (int)((int64_t)n * p / parts), r1 = (int)((int64_t)n * (p + 1) / parts);
+            if (r1 > r0)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, in, out, 1.0f,
+                            dy + (size_t)r0 * out, out, w, in, acc_dx ? 1.0f : 0.0f, dx + (size_t)r0 * in, in);
+        }
+    }
+    if (dw) {
+        int parts = split_count((size_t)out, work);
+#pragma omp parallel for schedule(static) num_threads(parts) if (parts > 1)
+        for (int p = 0; p < parts; p++) {
+            int o0 = (int)((int64_t)out * p / parts), o1 = (int)((int64_t)out * (p + 1) / parts);
+            if (o1 > o0)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o1 - o0, in, n, 1.0f, dy + o0, out, x, in,
+                            1.0f, dw + (size_t)o0 * in, in);
+        }
+    }
     if (db) {
         /* column sums in double, in a fixed order */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (out >= 64)
         for (int j = 0; j < out; j++) {
             double s = 0.0;
             for (int i = 0; i < n; i++)
@@ -128,6 +177,69 @@ static uint64_t head_key(uint64_t key, int b, int h, int H)
     return bm_key(key, (uint64_t)b * (uint64_t)H + (uint64_t)h);
 }
 
+/* exp for x <= 0 (softmax after max subtraction): Cody-Waite reduction and a
+ * degree-6 polynomial (about 2 ulp).  Written on GCC vector types so eight
+ * lanes go at once whatever the ISA clone; the scalar twin handles tails. */
+typedef float bm_v8f __attribute__((vector_size(32)));
+typedef int32_t bm_v8i __attribute__((vector_size(32)));
+
+#define EXP_BODY(VF, VI, x, out)                                                 \
+    do {                                                                         \
+        VI lo_mask = (x) < -87.0f;                                               \
+        VF xc = (VF)((lo_mask & (VI)((VF){0} - 87.0f)) | (~lo_mask & (VI)(x)));  \
+        VI ni = __builtin_convertvector(xc * 1.44269504088896341f - 0.5f, VI);   \
+        VF n = __builtin_convertvector(ni, VF);                                  \
+        VF r = xc - n * 0.693359375f + n * 2.12194440e-4f;                       \
+        VF p = r * 1.9875691500e-4f + 1.3981999507e-3f;                          \
+        p = p * r + 8.3334519073e-3f;                                            \
+        p = p * r + 4.1665795894e-2f;                                            \
+        p = p * r + 1.6666665459e-1f;                                            \
+        p = p * r + 5.0000001201e-1f;                                            \
+        VF y = p * r * r + r + 1.0f;                                             \
+        out = y * (VF)((ni + 127) << 23);                                        \
+    } while (0)
+
+static inline float softmax_exp1(float x)
+{
+    typedef float v1f __attribute__((vector_size(4)));
+    typedef int32_t v1i __attribute__((vector_size(4)));
+    v1f xv = {x}, out;
+    EXP_BODY(v1f, v1i, xv, out);
+    return out[0];
+}
+
+/* Row softmax in place over P[rows, T]; one clone per ISA (runtime dispatch). */
+__attribute__((target_clones("avx2", "default")))
+static void softmax_rows(float *P, int rows, int T)
+{
+    for (int i = 0; i < rows; i++) {
+        float *Pi = P + (size_t)i * T, mx = Pi[0];
+        for (int j = 1; j < T; j++)
+            mx = Pi[j] > mx ? Pi[j] : mx;
+        bm_v8f vsum = {0};
+        int j = 0;
+        for (; j + 8 <= T; j += 8) {
+            bm_v8f v, e;
+            __builtin_memcpy(&v, Pi + j, sizeof v);
+            v = v - mx;
+            EXP_BODY(bm_v8f, bm_v8i, v, e);
+            __builtin_memcpy(Pi + j, &e, sizeof e);
+            vsum += e;
+        }
+        float sum = ((vsum[0] + vsum[1]) + (vsum[2] + vsum[3])) + ((vsum[4] + vsum[5]) + (vsum[6] + vsum[7]));
+        for (; j < T; j++) {
+            Pi[j] = softmax_exp1(Pi[j] - mx);
+            sum += Pi[j];
+        }
+        float inv = 1.0f / sum;
+        for (j = 0; j < T; j++)
+            Pi[j] *= inv;
+    }
+}
+
+/* Per (sample, head): small single-threaded GEMMs on strided views of the
+ * packed qkv (OpenBLAS keeps products this small on the calling thread), so
+ * the OpenMP loop over sample x head is the only parallel level. */
 void bm_attention_fwd(const float *qkv, float *prob, float *ctx, int B, int T, int d, int H,
                       float p_drop, uint64_t drop_key)
 {
@@ -136,52 +248,24 @@ void bm_attention_fwd(const float *qkv, float *prob, float *ctx, int B, int T, i
     const float keep_scale = p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f;
 #pragma omp parallel
     {
-        float *q = malloc(sizeof(float) * (size_t)hd);
-        float *pd = malloc(sizeof(float) * (size_t)T);
+        float *pd = p_drop > 0.0f ? malloc(sizeof(float) * (size_t)T * T) : NULL;
 #pragma omp for schedule(static)
         for (int bh = 0; bh < B * H; bh++) {
             int b = bh / H, h = bh % H;
-            const float *base = qkv + (size_t)b * T * ld;
+            const float *q = qkv + (size_t)b * T * ld + h * hd, *k = q + d, *v = q + 2 * d;
             float *P = prob + (size_t)bh * T * T;
-            uint64_t hk = head_key(drop_key, b, h, H);
-            for (int i = 0; i < T; i++) {
-                const float *qi = base + (size_t)i * ld + h * hd;
-                for (int c = 0; c < hd; c++)
-                    q[c] = qi[c] * scale;
-                float *Pi = P + (size_t)i * T, mx = -INFINITY;
-                for (int j = 0; j < T; j++) {
-                    const float *kj = base + (size_t)j * ld + d + h * hd;
-                    float s = 0.0f;
-                    for (int c = 0; c < hd; c++)
-                        s += q[c] * kj[c];
-                    Pi[j] = s;
-                    if (s > mx)
-                        mx = s;
-                }
-                double sum = 0.0;
-                for (int j = 0; j < T; j++) {
-                    Pi[j] = expf(Pi[j] - mx);
-                    sum += Pi[j];
-                }
-                float inv = (float)(1.0 / sum);
-                for (int j = 0; j < T; j++) {
-                    Pi[j] *= inv;
-                    pd[j] = Pi[j];
-                    if (p_drop > 0.0f)
-                        pd[j] = bm_dropout_keep(hk, (uint64_t)i * T + j, p_drop) ? pd[j] * keep_scale : 0.0f;
-                }
-                float *ci = ctx + ((size_t)b * T + i) * d + h * hd;
-                for (int c = 0; c < hd; c++)
-                    ci[c] = 0.0f;
-                for (int j = 0; j < T; j++) {
-                    const float *vj = base + (size_t)j * ld + 2 * d + h * hd;
-                    float w = pd[j];
-                    for (int c = 0; c < hd; c++)
-                        ci[c] += w * vj[c];
-                }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, q, ld, k, ld, 0.0f, P, T);
+            softmax_rows(P, T, T);
+            const float *use = P;
+            if (pd) {
+                uint64_t hk = head_key(drop_key, b, h, H);
+                for (size_t i = 0; i < (size_t)T * T; i++)
+                    pd[i] = bm_dropout_keep(hk, i, p_drop) ? P[i] * keep_scale : 0.0f;
+                use = pd;
             }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, use, T, v, ld, 0.0f,
+                        ctx + (size_t)b * T * d + h * hd, d);
         }
-        free(q);
         free(pd);
     }
 }
@@ -195,57 +279,43 @@ void bm_attention_bwd(const float *dctx, const float *qkv, const float *prob, fl
 #pragma omp parallel
     {
         float *dS = malloc(sizeof(float) * (size_t)T * T);
+        float *pd = p_drop > 0.0f ? malloc(sizeof(float) * (size_t)T * T) : NULL;
 #pragma omp for schedule(static)
         for (int bh = 0; bh < B * H; bh++) {
             int b = bh / H, h = bh % H;
-            const float *base = qkv + (size_t)b * T * ld;
-            float *dbase = dqkv + (size_t)b * T * ld;
+            size_t off = (size_t)b * T * ld + h * hd;
+            const float *q = qkv + off, *k = q + d, *v = q + 2 * d;
+            float *dq = dqkv + off, *dk = dq + d, *dv = dq + 2 * d;
             const float *P = prob + (size_t)bh * T * T;
+            const float *dc = dctx + (size_t)b * T * d + h * hd;
             uint64_t hk = head_key(drop_key, b, h, H);
-            for (int i = 0; i < T; i++)
-                for (int c = 0; c < hd; c++) {
-                    dbase[(size_t)i * ld + h * hd + c] = 0.0f;
-                    dbase[(size_t)i * ld + d + h * hd + c] = 0.0f;
-                    dbase[(size_t)i * ld + 2 * d + h * hd + c] = 0.0f;
-                }
+            const float *use = P;
+            if (pd) {
+                for (size_t i = 0; i < (size_t)T * T; i++)
+                    pd[i] = bm_dropout_keep(hk, i, p_drop) ? P[i] * keep_scale : 0.0f;
+                use = pd;
+            }
+            /* dV = Pd^T dctx ; dPd = dctx V^T */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, use, T, dc, d, 0.0f, dv, ld);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f, dc, d, v, ld, 0.0f, dS, T);
             for (int i = 0; i < T; i++) {
-                const float *dci = dctx + ((size_t)b * T + i) * d + h * hd;
                 const float *Pi = P + (size_t)i * T;
                 float *dSi = dS + (size_t)i * T;
+                if (pd)
+                    for (int j = 0; j < T; j++)
+                        dSi[j] = pd[(size_t)i * T + j] != 0.0f ? dSi[j] * keep_scale : 0.0f;
                 double dot = 0.0;
-                for (int j = 0; j < T; j++) {
-                    const float *vj = base + (size_t)j * ld + 2 * d + h * hd;
-                    float *dvj = dbase + (size_t)j * ld + 2 * d + h * hd;
-                    float keep = 1.0f;
-                    if (p_drop > 0.0f)
-                        keep = bm_dropout_keep(hk, (uint64_t)i * T + j, p_drop) ? keep_scale : 0.0f;
-                    float pd = Pi[j] * keep, g = 0.0f;
-                    for (int c = 0; c < hd; c++) {
-                        g += dci[c] * vj[c];
-                        dvj[c] += pd * dci[c];
-                    }
-                    dSi[j] = g * keep;  /* dP */
+                for (int j = 0; j < T; j++)
                     dot += (double)dSi[j] * Pi[j];
-                }
                 float fd = (float)dot;
                 for (int j = 0; j < T; j++)
                     dSi[j] = Pi[j] * (dSi[j] - fd) * scale;
             }
-            for (int i = 0; i < T; i++) {
-                const float *dSi = dS + (size_t)i * T;
-                const float *qi = base + (size_t)i * ld + h * hd;
-                float *dqi = dbase + (size_t)i * ld + h * hd;
-                for (int j = 0; j < T; j++) {
-                    const float *kj = base + (size_t)j * ld + d + h * hd;
-                    float *dkj = dbase + (size_t)j * ld + d + h * hd;
-                    float s = dSi[j];
-                    for (int c = 0; c < hd; c++) {
-                        dqi[c] += s * kj[c];
-                        dkj[c] += s * qi[c];
-                    }
-                }
-            }
+            /* dQ = dS K ; dK = dS^T Q */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, dS, T, k, ld, 0.0f, dq, ld);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, dS, T, q, ld, 0.0f, dk, ld);
         }
         free(dS);
+        free(pd);
     }
 }
