@@ -23,11 +23,18 @@ brainstageinclude_HEADERS += \
 
 EXTRA_DIST += core/brainstage/heads_internal.h
 
+# `head` stage plugin: applies a saved head to embeddings / FC matrices.
+pkglib_LTLIBRARIES += plugins/head.la
+plugins_head_la_SOURCES = plugins/head/head_stage.c
+plugins_head_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_head_la_LIBADD = $(PLUGIN_LIBADD)
+
 # ---- tests ----
 # test_heads_tool is a driver for the Python cross-checks, not a test itself.
-check_PROGRAMS += tests/test_heads_tool tests/test_heads tests/test_eval
+check_PROGRAMS += tests/test_heads_tool tests/test_heads tests/test_eval tests/test_heads_plugin
+tests_test_heads_plugin_LDADD = $(tests_ldadd)
 tests_test_heads_tool_LDADD = $(tests_ldadd)
 tests_test_heads_LDADD = $(tests_ldadd)
 tests_test_eval_LDADD = $(tests_ldadd)
-TESTS += tests/test_heads tests/test_eval tests/heads_sklearn.py tests/eval_sklearn.py
-EXTRA_DIST += tests/heads_common.py tests/heads_sklearn.py tests/eval_sklearn.py
+TESTS += tests/test_heads tests/test_eval tests/test_heads_plugin tests/heads_sklearn.py tests/eval_sklearn.py
+EXTRA_DIST += tests/heads_common.py tests/heads_sklearn.py tests/eval_sklearn.py docs/heads.md
