@@ -229,6 +229,11 @@ static int cmd_metrics(char **a)
     int32_t *t = to_int(yt, N), *p = to_int(yp, N);
     printf("%.17g %.17g %.17g %.17g\n", bs_metric_accuracy(t, p, N), bs_metric_balanced_accuracy(t, p, N, K),
            bs_metric_f1_macro(t, p, N, K), bs_metric_auc(t, s, N, K));
+    free(yt);
+    free(yp);
+    free(s);
+    free(t);
+    free(p);
     return 0;
 }
 
@@ -241,6 +246,8 @@ static int cmd_regmetrics(char **a)
         die("shape mismatch in", a[1]);
     printf("%.17g %.17g %.17g\n", bs_metric_mae(yt, yp, n * c), bs_metric_pearson(yt, yp, n * c),
            bs_metric_r2(yt, yp, n * c));
+    free(yt);
+    free(yp);
     return 0;
 }
 
@@ -276,6 +283,8 @@ static int cmd_splits(char **a, int argc)
         r[i] = s.role[i];
     write_rows(out, r, s.n_splits, n);
     free(r);
+    free(y);
+    free(yv);
     bs_splits_free(&s);
     return 0;
 }
