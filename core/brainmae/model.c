@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "brainstage/nn.h"
 #include "brainstage/rng.h"
 #include "brainstage/tensor.h"
 
@@ -624,21 +625,12 @@ void bs_adamw_defaults(bs_adamw *o)
 void bs_brainmae_adamw_step(bs_brainmae *m, const bs_adamw *o)
 {
     m->step++;
-    const double bc1 = 1.0 - pow(o->beta1, (double)m->step);
-    const double bc2 = 1.0 - pow(o->beta2, (double)m->step);
-    const float step_size = (float)(o->lr / bc1);
-    const float sbc2 = (float)sqrt(bc2);
+    nn_adamw_cfg cfg = {o->beta1, o->beta2, o->eps, o->weight_decay};
     for (int i = 0; i < m->n_par; i++) {
         const bs_brainmae_param *p = &m->par[i];
-        float *w = m->params + p->offset, *g = m->grads + p->offset;
-        float *mm = m->adam_m + p->offset, *vv = m->adam_v + p->offset;
-        const float decay = p->decay ? 1.0f - o->lr * o->weight_decay : 1.0f;
-        for (size_t j = 0; j < p->numel; j++) {
-            w[j] *= decay;
-            mm[j] = o->beta1 * mm[j] + (1.0f - o->beta1) * g[j];
-            vv[j] = o->beta2 * vv[j] + (1.0f - o->beta2) * g[j] * g[j];
-            w[j] -= step_size * mm[j] / (sqrtf(vv[j]) / sbc2 + o->eps);
-        }
+        nn_adamw_update(m->params + p->offset, m->grads + p->offset, m->adam_m + p->offset,
+                        m->adam_v + p->offset, p->numel, o->lr, &cfg,
+                        p->decay ? o->weight_decay : 0.0f, m->step);
     }
 }
 

@@ -1,6 +1,6 @@
 /* core/brainmae/ops.h - the dense transformer ops BrainMAE needs (linear,
  * LayerNorm, tanh-GELU, multi-head self-attention), forward and backward on
- * float32 row-major buffers.  Private to core/brainmae/.
+ * float32 row-major buffers, delegated to the nn core.  Private to core/brainmae/.
  *
  * Convention: every backward ACCUMULATES into parameter gradients and into
  * the input gradient (callers zero them), so residual branches add up
