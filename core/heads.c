@@ -132,11 +132,19 @@ bs_head *bs_head_begin(bs_head_kind kind, int standardize, const float *X, int64
 void bs_head_transform(const bs_head *h, const float *X, int64_t n, double *out)
 {
     int64_t d = h->d;
-    for (int64_t i = 0; i < n; i++)
-        for (int64_t j = 0; j < d; j++) {
-            double v = X[i * d + j];
-            out[i * d + j] = h->mean ? (v - h->mean[j]) / h->scale[j] : v;
-        }
+    if (!h->mean) {
+        for (int64_t i = 0; i < n * d; i++)
+            out[i] = X[i];
+        return;
+    }
+    /* Divide, not multiply by a reciprocal: bit-compatible with
+     * StandardScaler's (x - mean) / scale. */
+    for (int64_t i = 0; i < n; i++) {
+        const float *x = X + i * d;
+        double *o = out + i * d;
+        for (int64_t j = 0; j < d; j++)
+            o[j] = (x[j] - h->mean[j]) / h->scale[j];
+    }
 }
 
 static int copy_class_names(bs_head *h, const char *const *names, bs_error *err)

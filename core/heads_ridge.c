@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int bs_head_fit_ridge(bs_head *h, const bs_head_params *p, const double *Xs, int64_t n,
+int bs_head_fit_ridge(bs_head *h, const bs_head_params *p, double *Xs, int64_t n,
                       const double *target, bs_error *err)
 {
     int64_t d = h->d;
@@ -23,14 +23,14 @@ int bs_head_fit_ridge(bs_head *h, const bs_head_params *p, const double *Xs, int
     h->n_classes = 0;
     int64_t m = d <= n ? d : n;
     double *xm = calloc((size_t)d, sizeof(double));
-    double *Xc = malloc(sizeof(double) * (size_t)(n * d));
+    double *Xc = Xs; /* centred in place: Xs is the caller's scratch copy */
     double *yc = malloc(sizeof(double) * (size_t)n);
     double *G = malloc(sizeof(double) * (size_t)(m * m));
     double *rhs = malloc(sizeof(double) * (size_t)m);
     h->weight = calloc((size_t)d, sizeof(double));
     h->bias = calloc(1, sizeof(double));
     int rc = BS_OK;
-    if (!xm || !Xc || !yc || !G || !rhs || !h->weight || !h->bias) {
+    if (!xm || !yc || !G || !rhs || !h->weight || !h->bias) {
         rc = bs_error_set(err, BS_ERR_NOMEM, "head ridge: out of memory for a %lld x %lld system",
                           (long long)m, (long long)m);
         goto done;
@@ -47,7 +47,7 @@ int bs_head_fit_ridge(bs_head *h, const bs_head_params *p, const double *Xs, int
     for (int64_t i = 0; i < n; i++) {
         yc[i] = target[i] - ybar;
         for (int64_t j = 0; j < d; j++)
-            Xc[i * d + j] = Xs[i * d + j] - xm[j];
+            Xc[i * d + j] -= xm[j];
     }
     /* GSL's BLAS wrappers (OpenBLAS underneath): cblas.h and GSL's own
      * CBLAS declarations cannot share one translation unit. */
@@ -91,7 +91,6 @@ int bs_head_fit_ridge(bs_head *h, const bs_head_params *p, const double *Xs, int
     h->converged = 1;
 done:
     free(xm);
-    free(Xc);
     free(yc);
     free(G);
     free(rhs);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void die(const char *msg, const char *arg)
 {
@@ -321,10 +322,15 @@ static int cmd_evaluate(char **a)
         l.n_classes = n_classes_of(l.y, n);
     }
     bs_eval_result r;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     if (bs_evaluate(&cfg, X, n, d, &l, &r, &err) != BS_OK) {
         fprintf(stderr, "%s\n", err.message);
         return 1;
     }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    /* bs_evaluate alone (no text parsing): used by bench/heads. */
+    printf("evaluate_seconds %.6f\n", (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
     char path[4096];
     snprintf(path, sizeof path, "%s.tsv", a[5]);
     if (bs_eval_write_tsv(&r, path, &err) != BS_OK) {

@@ -40,7 +40,8 @@ int bs_head_fit_mlp(bs_head *h, const bs_head_params *p, const double *Xs, int64
                     const int32_t *y, bs_error *err);
 int bs_head_fit_centroid(bs_head *h, const bs_head_params *p, const double *Xs, int64_t n,
                          const int32_t *y, bs_error *err);
-int bs_head_fit_ridge(bs_head *h, const bs_head_params *p, const double *Xs, int64_t n,
+/* Ridge centres Xs in place (scratch owned by the caller). */
+int bs_head_fit_ridge(bs_head *h, const bs_head_params *p, double *Xs, int64_t n,
                       const double *target, bs_error *err);
 
 /* MLP loss (mean cross-entropy + 0.5 * decay * |W|^2 over both weight
