@@ -35,10 +35,12 @@ struct bs_pfc_generator {
     int64_t position;
     struct pfc_work **work; /* per-thread scratch, kept across calls */
     int n_work;
+    int reseed_ok;          /* derived_seed() reproduces bs_rng_derive (checked) */
 };
 
 /* Per-thread scratch for one sample at a time. */
 typedef struct pfc_work {
+    bs_rng *rng;
     int32_t *idx, *sel;
     uint8_t *mark;
     float *Z, *Gu, *c;
@@ -55,6 +57,7 @@ void bs_pfc_options_default(bs_pfc_options *o)
 }
 
 static void work_free(struct pfc_work *w);
+static int reseed_matches_derive(uint64_t seed);
 
 void bs_pfc_generator_free(bs_pfc_generator *g)
 {
@@ -86,6 +89,7 @@ void bs_pfc_set_seed(bs_pfc_generator *g, uint64_t seed)
     if (g) {
         g->opt.seed = seed;
         g->position = 0;
+        g->reseed_ok = reseed_matches_derive(seed);
     }
 }
 
@@ -97,6 +101,34 @@ static int32_t kept_count_for(const bs_pfc_generator *g, double fraction)
     if (m > g->T)
         m = g->T;
     return (int32_t)m;
+}
+
+/* Sample i's stream is bs_rng_derive(seed, i).  Allocating and seeding a
+ * fresh Mersenne Twister per sample costs as much as a quarter of a small
+ * pFC, so the workers instead reseed one generator each with the seed that
+ * bs_rng_derive uses.  That formula belongs to rng.c, so it is verified at
+ * start-up against bs_rng_derive itself; if it ever differs, every sample
+ * falls back to bs_rng_derive and results stay the same. */
+static uint64_t derived_seed(uint64_t seed, uint64_t stream)
+{
+    return bs_splitmix64(seed) ^ bs_splitmix64(stream + 0x632be59bd9b4e019ULL);
+}
+
+static int reseed_matches_derive(uint64_t seed)
+{
+    static const uint64_t streams[] = {0, 1, 977, 123456789};
+    int ok = 1;
+    bs_rng *mine = bs_rng_new(0);
+    for (size_t k = 0; mine && ok && k < sizeof streams / sizeof *streams; k++) {
+        bs_rng *ref = bs_rng_derive(seed, streams[k]);
+        bs_rng_reseed(mine, derived_seed(seed, streams[k]));
+        for (int d = 0; ref && ok && d < 8; d++)
+            ok = bs_rng_uniform_int(ref, 1000003) == bs_rng_uniform_int(mine, 1000003);
+        ok = ok && ref;
+        bs_rng_free(ref);
+    }
+    bs_rng_free(mine);
+    return ok && mine;
 }
 
 bs_pfc_generator *bs_pfc_generator_new(const float *ts, int64_t T, int64_t R, const bs_pfc_options *opt,
@@ -191,6 +223,7 @@ bs_pfc_generator *bs_pfc_generator_new(const float *ts, int64_t T, int64_t R, co
             }
             g->n_constant++;
         }
+    g->reseed_ok = reseed_matches_derive(opt->seed);
     return g;
 }
 
@@ -202,12 +235,17 @@ typedef struct pfc_draw {
     int sel_is_kept; /* else sel holds the dropped points */
 } pfc_draw;
 
-static int draw_sample(const bs_pfc_generator *g, int64_t sample, int32_t *idx, uint8_t *mark, int32_t *sel,
-                       pfc_draw *d)
+/* scratch: a worker's generator to reseed, or NULL to derive a fresh one. */
+static int draw_sample(const bs_pfc_generator *g, int64_t sample, bs_rng *scratch, int32_t *idx, uint8_t *mark,
+                       int32_t *sel, pfc_draw *d)
 {
-    bs_rng *rng = bs_rng_derive(g->opt.seed, (uint64_t)sample);
-    if (!rng)
+    bs_rng *rng;
+    if (scratch && g->reseed_ok) {
+        rng = scratch;
+        bs_rng_reseed(rng, derived_seed(g->opt.seed, (uint64_t)sample));
+    } else if (!(rng = bs_rng_derive(g->opt.seed, (uint64_t)sample))) {
         return BS_ERR_NOMEM;
+    }
     const int32_t T = (int32_t)g->T;
     double f = g->opt.keep_min;
     if (g->opt.keep_max > g->opt.keep_min)
@@ -238,7 +276,8 @@ static int draw_sample(const bs_pfc_generator *g, int64_t sample, int32_t *idx, 
                 sel[n++] = t;
         }
     }
-    bs_rng_free(rng);
+    if (rng != scratch)
+        bs_rng_free(rng);
     return BS_OK;
 }
 
@@ -246,6 +285,7 @@ static void work_free(struct pfc_work *w)
 {
     if (!w)
         return;
+    bs_rng_free(w->rng);
     free(w->idx);
     free(w->sel);
     free(w->mark);
@@ -270,6 +310,7 @@ static pfc_work *work_new(const bs_pfc_generator *g)
         return NULL;
     size_t T = (size_t)g->T, R = (size_t)g->R;
     size_t zrows = T / 2 + 1; /* the selected set is never larger than half */
+    w->rng = bs_rng_new(0);
     w->idx = malloc(T * sizeof *w->idx);
     w->sel = malloc(T * sizeof *w->sel);
     w->mark = malloc(T);
@@ -284,7 +325,7 @@ static pfc_work *work_new(const bs_pfc_generator *g)
     w->f = bs_alloc_aligned(R * sizeof(double));
     w->inv = bs_alloc_aligned(R * sizeof(double));
     w->degenerate = malloc(R);
-    if (!w->idx || !w->sel || !w->mark || !w->Z || !w->Gu || !w->c || !w->sum || !w->su || !w->a || !w->b ||
+    if (!w->rng || !w->idx || !w->sel || !w->mark || !w->Z || !w->Gu || !w->c || !w->sum || !w->su || !w->a || !w->b ||
         !w->e || !w->f || !w->inv || !w->degenerate) {
         work_free(w);
         return NULL;
@@ -325,7 +366,7 @@ PFC_HOT static void mirror_upper(float *m, int64_t R)
 PFC_HOT static int compute_one(const bs_pfc_generator *g, int64_t sample, pfc_work *w, float *out)
 {
     pfc_draw d;
-    if (draw_sample(g, sample, w->idx, w->mark, w->sel, &d) != BS_OK)
+    if (draw_sample(g, sample, w->rng, w->idx, w->mark, w->sel, &d) != BS_OK)
         return BS_ERR_NOMEM;
     const int64_t R = g->R;
     const int32_t s = d.s;
@@ -517,7 +558,7 @@ int bs_pfc_kept_indices(const bs_pfc_generator *g, int64_t sample, int32_t *kept
     int32_t *idx = malloc((size_t)T * sizeof *idx), *sel = malloc((size_t)T * sizeof *sel);
     uint8_t *mark = malloc((size_t)T);
     pfc_draw d;
-    int rc = (idx && sel && mark) ? draw_sample(g, sample, idx, mark, sel, &d) : BS_ERR_NOMEM;
+    int rc = (idx && sel && mark) ? draw_sample(g, sample, NULL, idx, mark, sel, &d) : BS_ERR_NOMEM;
     if (rc == BS_OK) {
         if (d.sel_is_kept) {
             memcpy(kept, sel, (size_t)d.s * sizeof *kept);
