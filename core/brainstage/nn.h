@@ -155,6 +155,9 @@ void nn_init_linear(float *w, float *b, int in, int out, bs_rng *rng);
 /* Xavier/Glorot uniform, bound sqrt(6/(fan_in+fan_out)); for the MHA
  * in_proj_weight [3C, C] PyTorch uses fan_in = C, fan_out = 3C. */
 void nn_init_xavier_uniform(float *w, int fan_in, int fan_out, bs_rng *rng);
+/* Xavier/Glorot normal over n values, std sqrt(2/(fan_in+fan_out)).  PyTorch's
+ * fans of a [1,1,R] token (BrainMass mask/cls/dist tokens) are R and R. */
+void nn_init_xavier_normal(float *w, size_t n, int fan_in, int fan_out, bs_rng *rng);
 
 /* ======================================================================
  * Ops (float; double twins with suffix _d in nn_double.h)

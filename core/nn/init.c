@@ -34,3 +34,9 @@ void nn_init_xavier_uniform(float *w, int fan_in, int fan_out, bs_rng *rng)
     float bound = (float)sqrt(6.0 / ((double)fan_in + fan_out));
     nn_init_uniform(w, (size_t)fan_in * fan_out, -bound, bound, rng);
 }
+
+void nn_init_xavier_normal(float *w, size_t n, int fan_in, int fan_out, bs_rng *rng)
+{
+    float std = (float)sqrt(2.0 / ((double)fan_in + fan_out));
+    nn_init_normal(w, n, 0.0f, std, rng);
+}
