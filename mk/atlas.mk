@@ -40,3 +40,18 @@ check_PROGRAMS += tests/atlas_run
 tests_atlas_run_LDADD = $(tests_ldadd) $(DL_LIBS)
 TESTS += tests/atlas_golden.py
 EXTRA_DIST += tests/atlas_golden.py
+
+# Benchmark (not part of make check): one run prints brainstage, gzip -dc
+# and the nibabel+numpy peer with ratios.  Generates its input once under
+# BENCH_DIR (default /tmp/brainstage-bench-parcellate, ~0.6 GB).
+EXTRA_DIST += bench/parcellate/bench_parcellate.py
+BENCH_DIR = /tmp/brainstage-bench-parcellate
+bench-parcellate: tests/atlas_run$(EXEEXT) plugins/atlas_label.la
+	BRAINSTAGE_DATA_DIR='$(abs_top_srcdir)' $(PYTHON) $(srcdir)/bench/parcellate/bench_parcellate.py \
+	  --run '$(abs_top_builddir)/tests/atlas_run' --module '$(abs_top_builddir)/plugins/.libs/atlas_label.so' \
+	  --dir '$(BENCH_DIR)' --python '$(PYTHON)'
+.PHONY: bench-parcellate
+
+check_PROGRAMS += tests/test_atlas_catalog
+tests_test_atlas_catalog_LDADD = $(tests_ldadd)
+TESTS += tests/test_atlas_catalog
