@@ -2,11 +2,9 @@
 #include "brainstage/data.h"
 #include "brainstage/nifti.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* TEMPORARY while core/nifti.c lands in parallel: weak so the library links. */
-#pragma weak bs_nifti_close
 
 static const struct {
     bs_port_kind kind;
@@ -56,8 +54,7 @@ bs_data *bs_data_new_volume(struct bs_nifti_reader *reader, double tr, bs_error 
 {
     bs_data *d = calloc(1, sizeof *d);
     if (!d) {
-        if (bs_nifti_close)
-            bs_nifti_close(reader);
+        bs_nifti_close(reader);
         bs_error_set(err, BS_ERR_NOMEM, "out of memory allocating pipeline data");
         return NULL;
     }
@@ -81,7 +78,7 @@ void bs_data_free(bs_data *d)
     if (!d)
         return;
     bs_tensor_free(d->tensor);
-    if (d->volume && bs_nifti_close)
+    if (d->volume)
         bs_nifti_close(d->volume);
     free_strings(d->labels, d->n_labels);
     free(d->coverage);
@@ -184,4 +181,54 @@ int bs_data_copy_meta(bs_data *dst, const bs_data *src, bs_error *err)
         }
     }
     return BS_OK;
+}
+
+char *bs_data_format(const bs_data *d, const char *tpl, bs_error *err)
+{
+    size_t cap = strlen(tpl) + 64, len = 0;
+    char *out = malloc(cap);
+    if (!out) {
+        bs_error_set(err, BS_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    for (const char *s = tpl; *s;) {
+        const char *piece = s;
+        size_t n = 1;
+        if (s[0] == '{' && s[1] == '{') {
+            s += 2;
+        } else if (s[0] == '{') {
+            const char *close = strchr(s, '}');
+            if (!close) {
+                bs_error_set(err, BS_ERR_USAGE, "'%s': unmatched '{'", tpl);
+                free(out);
+                return NULL;
+            }
+            char key[128];
+            snprintf(key, sizeof key, "%.*s", (int)(close - s - 1 < 127 ? close - s - 1 : 127), s + 1);
+            piece = bs_data_get_attr(d, key);
+            if (!piece) {
+                bs_error_set(err, BS_ERR_DATA, "'%s': the data has no attribute {%s}", tpl, key);
+                free(out);
+                return NULL;
+            }
+            n = strlen(piece);
+            s = close + 1;
+        } else {
+            s++;
+        }
+        if (len + n + 1 > cap) {
+            cap = (len + n + 1) * 2;
+            char *grown = realloc(out, cap);
+            if (!grown) {
+                free(out);
+                bs_error_set(err, BS_ERR_NOMEM, "out of memory");
+                return NULL;
+            }
+            out = grown;
+        }
+        memcpy(out + len, piece, n);
+        len += n;
+    }
+    out[len] = '\0';
+    return out;
 }

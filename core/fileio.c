@@ -153,3 +153,48 @@ int bs_mkdirs(const char *path, bs_error *err)
     free(p);
     return ok ? BS_OK : bs_error_set(err, BS_ERR_IO, "%s: not a folder", path);
 }
+
+int bs_pending_prepare(bs_pending_file *f, const char *final_path, bs_error *err)
+{
+    memset(f, 0, sizeof *f);
+    const char *slash = strrchr(final_path, '/');
+    if (slash && slash != final_path) {
+        char *dir = strndup(final_path, (size_t)(slash - final_path));
+        if (!dir)
+            return bs_error_set(err, BS_ERR_NOMEM, "out of memory");
+        int rc = bs_mkdirs(dir, err);
+        free(dir);
+        if (rc)
+            return rc;
+    }
+    f->temp_path = bs_temp_path_for(final_path, err);
+    if (!f->temp_path)
+        return err ? err->code : BS_ERR_IO;
+    f->final_path = strdup(final_path);
+    if (!f->final_path) {
+        bs_pending_discard(f);
+        return bs_error_set(err, BS_ERR_NOMEM, "out of memory");
+    }
+    return BS_OK;
+}
+
+int bs_pending_commit(bs_pending_file *f, bs_error *err)
+{
+    if (!f->temp_path)
+        return BS_OK;
+    int rc = bs_rename_into_place(f->temp_path, f->final_path, err);
+    free(f->temp_path);
+    f->temp_path = NULL;
+    return rc;
+}
+
+void bs_pending_discard(bs_pending_file *f)
+{
+    if (f->temp_path) {
+        unlink(f->temp_path);
+        free(f->temp_path);
+        f->temp_path = NULL;
+    }
+    free(f->final_path);
+    f->final_path = NULL;
+}

@@ -1,4 +1,10 @@
 # mk/cli.mk - the brainstage command-line program.
 bin_PROGRAMS += brainstage
-brainstage_SOURCES = tools/brainstage/main.c
-brainstage_LDADD = libbrainstage.la
+brainstage_SOURCES = \
+	tools/brainstage/cli.h \
+	tools/brainstage/main.c \
+	tools/brainstage/cli_common.c \
+	tools/brainstage/commands.c \
+	tools/brainstage/cmd_pipeline.c \
+	tools/brainstage/cmd_plugins.c
+brainstage_LDADD = libbrainstage.la $(OPENBLAS_LIBS)

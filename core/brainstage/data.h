@@ -64,6 +64,11 @@ const char *bs_data_get_attr(const bs_data *d, const char *key);
  * from src to dst: the usual first step of a transform stage. */
 int bs_data_copy_meta(bs_data *dst, const bs_data *src, bs_error *err);
 
+/* Expands {key} in template with d's attributes (e.g. "{entities}_atlas-{atlas}");
+ * "{{" is a literal brace.  Unknown keys are an error naming the key.
+ * Returns a malloc'd string or NULL. */
+char *bs_data_format(const bs_data *d, const char *template_text, bs_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -33,6 +33,19 @@ char *bs_temp_path_for(const char *final_path, bs_error *err);
 /* rename(temp, final) with an error naming final. */
 int bs_rename_into_place(const char *temp_path, const char *final_path, bs_error *err);
 
+/* An output that a pipeline sink prepares during process() and moves into
+ * place in finalize(), so outputs appear only when the whole run succeeded. */
+typedef struct bs_pending_file {
+    char *final_path;
+    char *temp_path;
+} bs_pending_file;
+
+/* Creates the parent folders and reserves a temporary next to final_path. */
+int bs_pending_prepare(bs_pending_file *f, const char *final_path, bs_error *err);
+int bs_pending_commit(bs_pending_file *f, bs_error *err);
+/* Removes the temporary (if any) and frees; safe after commit. */
+void bs_pending_discard(bs_pending_file *f);
+
 /* mkdir -p. */
 int bs_mkdirs(const char *path, bs_error *err);
 

@@ -1,4 +1,90 @@
-/* main.c - brainstage command line (being written). */
-#include "brainstage/error.h"
+/* main.c - the brainstage command line: option parsing and command dispatch. */
+#include "config.h"
+#include "cli.h"
+
 #include <stdio.h>
-int main(void) { puts("brainstage"); return 0; }
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *to)
+{
+    fputs("usage: brainstage [--threads N] [--seed N] [--quiet] [--verbose] COMMAND [ARGS]\n"
+          "\n"
+          "commands:\n"
+          "  run PIPELINE [var=value ...]    run a pipeline file (or a shipped pipeline by name)\n"
+          "  check PIPELINE [var=value ...]  validate a pipeline without running it\n"
+          "  plugins                         list stage types and where they come from\n"
+          "  plugin NAME                     describe a stage type: ports and parameters\n"
+          "\n"
+          "options:\n"
+          "  --threads N   worker threads for BLAS and OpenMP (default: all cores)\n"
+          "  --seed N      run seed for every random draw (default 42)\n"
+          "  --quiet       no progress bars and no informational messages\n"
+          "  --verbose     debug messages\n"
+          "  --version     print the version and exit\n"
+          "  --help        print this help and exit\n"
+          "\n"
+          "Exit status: 0 success, 2 usage, 3 I/O, 4 malformed input, 5 unsupported input,\n"
+          "6 pipeline error, 7 plugin error, 8 numerical error, 9 out of memory, 10 inconsistent\n"
+          "inputs, 1 internal error. See brainstage(1).\n",
+          to);
+}
+
+static int parse_count(const char *opt, const char *text, long long min, long long *out)
+{
+    char *end;
+    long long v = strtoll(text ? text : "", &end, 10);
+    if (!text || end == text || *end || v < min) {
+        fprintf(stderr, "brainstage: %s needs an integer >= %lld, got '%s'\n", opt, min, text ? text : "");
+        return BS_ERR_USAGE;
+    }
+    *out = v;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    bs_cli cli = {.threads = 0, .seed = 42, .quiet = 0, .verbose = 0};
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        const char *a = argv[i];
+        long long v;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--version") || !strcmp(a, "-V")) {
+            printf("brainstage %s (plugin ABI %u.%u)\n", PACKAGE_VERSION, BS_PLUGIN_ABI_MAJOR, BS_PLUGIN_ABI_MINOR);
+            return 0;
+        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
+            cli.quiet = 1;
+        } else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
+            cli.verbose = 1;
+        } else if (!strcmp(a, "--threads") || !strcmp(a, "-j")) {
+            if (parse_count(a, i + 1 < argc ? argv[i + 1] : NULL, 1, &v))
+                return BS_ERR_USAGE;
+            cli.threads = (int)v;
+            i++;
+        } else if (!strcmp(a, "--seed")) {
+            if (parse_count(a, i + 1 < argc ? argv[i + 1] : NULL, 0, &v))
+                return BS_ERR_USAGE;
+            cli.seed = (uint64_t)v;
+            i++;
+        } else {
+            fprintf(stderr, "brainstage: unknown option '%s' (see brainstage --help)\n", a);
+            return BS_ERR_USAGE;
+        }
+    }
+    if (i >= argc) {
+        usage(stderr);
+        return BS_ERR_USAGE;
+    }
+    bs_cli_setup(&cli);
+    const char *cmd = argv[i];
+    int nargs = argc - i - 1;
+    char **args = argv + i + 1;
+    for (const bs_cli_command *c = bs_cli_commands; c->name; c++)
+        if (!strcmp(c->name, cmd))
+            return c->run(&cli, nargs, args);
+    fprintf(stderr, "brainstage: unknown command '%s' (see brainstage --help)\n", cmd);
+    return BS_ERR_USAGE;
+}

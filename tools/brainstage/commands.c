@@ -1,0 +1,12 @@
+/* commands.c - the table of CLI commands. */
+#include "cli.h"
+
+#include <stddef.h>
+
+const bs_cli_command bs_cli_commands[] = {
+    {"run", bs_cmd_run},
+    {"check", bs_cmd_check},
+    {"plugins", bs_cmd_plugins},
+    {"plugin", bs_cmd_plugin},
+    {NULL, NULL},
+};
