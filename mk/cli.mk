@@ -6,5 +6,6 @@ brainstage_SOURCES = \
 	tools/brainstage/cli_common.c \
 	tools/brainstage/commands.c \
 	tools/brainstage/cmd_pipeline.c \
-	tools/brainstage/cmd_plugins.c
+	tools/brainstage/cmd_plugins.c \
+	tools/brainstage/cmd_simulate.c
 brainstage_LDADD = libbrainstage.la $(OPENBLAS_LIBS)

@@ -33,5 +33,6 @@ int bs_cmd_run(const bs_cli *cli, int argc, char **argv);
 int bs_cmd_check(const bs_cli *cli, int argc, char **argv);
 int bs_cmd_plugins(const bs_cli *cli, int argc, char **argv);
 int bs_cmd_plugin(const bs_cli *cli, int argc, char **argv);
+int bs_cmd_simulate(const bs_cli *cli, int argc, char **argv);
 
 #endif

@@ -8,5 +8,6 @@ const bs_cli_command bs_cli_commands[] = {
     {"check", bs_cmd_check},
     {"plugins", bs_cmd_plugins},
     {"plugin", bs_cmd_plugin},
+    {"simulate", bs_cmd_simulate},
     {NULL, NULL},
 };

@@ -15,6 +15,7 @@ static void usage(FILE *to)
           "  check PIPELINE [var=value ...]  validate a pipeline without running it\n"
           "  plugins                         list stage types and where they come from\n"
           "  plugin NAME                     describe a stage type: ports and parameters\n"
+          "  simulate OUT_DIR [options]      write an fMRIPrep-shaped synthetic dataset\n"
           "\n"
           "options:\n"
           "  --threads N   worker threads for BLAS and OpenMP (default: all cores)\n"
