@@ -13,10 +13,12 @@ libbrainstage_la_SOURCES += \
 	core/brainmass/bm_pretrain.c
 brainstageinclude_HEADERS += core/brainstage/brainmass.h
 
-check_PROGRAMS += tests/test_brainmass_golden
+check_PROGRAMS += tests/test_brainmass_golden tests/test_brainmass
 tests_test_brainmass_golden_LDADD = $(tests_ldadd)
-TESTS += tests/brainmass_golden.py
-EXTRA_DIST += tests/brainmass_golden.py tests/brainmass_ref.py tests/brainmass_st.py
+tests_test_brainmass_LDADD = $(tests_ldadd) $(DL_LIBS)
+TESTS += tests/test_brainmass tests/brainmass_golden.py tests/brainmass_convert.py
+EXTRA_DIST += tests/brainmass_golden.py tests/brainmass_ref.py tests/brainmass_st.py \
+	tests/brainmass_convert.py tools/pth2safetensors.py docs/brainmass.md
 
 # Benchmark (not part of make check's TESTS): C vs PyTorch CPU.
 check_PROGRAMS += bench/brainmass/bench_brainmass
@@ -25,3 +27,8 @@ EXTRA_DIST += bench/brainmass/bench.py
 bench-brainmass: bench/brainmass/bench_brainmass$(EXEEXT)
 	$(PYTHON) $(srcdir)/bench/brainmass/bench.py --c-bench bench/brainmass/bench_brainmass$(EXEEXT)
 .PHONY: bench-brainmass
+
+pkglib_LTLIBRARIES += plugins/brainmass.la
+plugins_brainmass_la_SOURCES = plugins/brainmass/brainmass_stage.c
+plugins_brainmass_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_brainmass_la_LIBADD = $(PLUGIN_LIBADD)

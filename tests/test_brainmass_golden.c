@@ -8,7 +8,9 @@
  * (safetensors) for the Python side to compare.  It also saves a checkpoint
  * to CKPT, reloads it and checks the reload is bit-identical, and checks that
  * resuming from a mid-run checkpoint reproduces the uninterrupted run.
- * Run without arguments it only exercises the error paths (exit 77 = skip). */
+ *   test_brainmass_golden embed WEIGHTS INPUTS OUT
+ * loads WEIGHTS for inference (e.g. a converted .pth) and writes the eval
+ * embedding of INPUTS' "fc" [N,R,R] to OUT (tests/brainmass_convert.py). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,8 +57,36 @@ static int models_equal(const bs_brainmass *a, const bs_brainmass *b)
     return 1;
 }
 
+static int embed_only(const char *weights, const char *inputs, const char *outp)
+{
+    bs_error e = {0};
+    bs_safetensors *in = bs_st_open(inputs, &e);
+    bs_tensor *fc = in ? bs_st_read_tensor(in, "fc", &e) : NULL;
+    if (!fc)
+        return fail("read fc", &e);
+    bs_brainmass *m = bs_brainmass_load(weights, BS_BRAINMASS_LOAD_INFERENCE, &e);
+    if (!m)
+        return fail("load", &e);
+    int64_t n = fc->shape[0], E = bs_brainmass_embed_dim(m);
+    float *emb = calloc((size_t)(n * E), sizeof(float));
+    if (bs_brainmass_embed(m, fc->data, n, emb, &e))
+        return fail("embed", &e);
+    bs_st_writer *w = bs_st_writer_new();
+    int64_t shape[2] = {n, E};
+    if (bs_st_writer_add(w, "embed", BS_ST_F32, 2, shape, emb, &e) || bs_st_writer_write(w, outp, &e))
+        return fail("write", &e);
+    bs_st_writer_free(w);
+    free(emb);
+    bs_brainmass_free(m);
+    bs_tensor_free(fc);
+    bs_st_close(in);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 5 && !strcmp(argv[1], "embed"))
+        return embed_only(argv[2], argv[3], argv[4]);
     if (argc < 5) {
         fprintf(stderr, "usage: %s WEIGHTS INPUTS OUT CKPT\n", argv[0]);
         return 77;
