@@ -19,7 +19,7 @@ import brainmass_ref as ref  # noqa: E402
 
 SHAPES = {
     # name: rois, depth, heads, ffn, feature_dim, batch, train iters, infer iters
-    "reference": (100, 16, 10, 2048, 1024, 32, 2, 3),
+    "reference": (100, 16, 10, 2048, 1024, 32, 1, 2),
     "demo": (100, 2, 10, 128, 64, 32, 10, 20),
 }
 
@@ -93,6 +93,8 @@ def main():
                               str(n_train), str(n_infer)], env=env, capture_output=True, text=True,
                              check=True)
         c = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"{name:10} C only: train {B / c['train_step_s']:.2f} samples/s, "
+              f"infer {B / c['infer_batch_s']:.2f} samples/s (PyTorch running...)", flush=True)
         tt, ti = torch_times(R, depth, heads, ffn, F, B, n_train, n_infer)
         fl_train, fl_inf = step_flops(R, depth, ffn, F, B), infer_flops(R, depth, ffn, B)
         for mode, tc, tp, fl in (("train", c["train_step_s"], tt, fl_train),
