@@ -189,13 +189,18 @@ int bs_clean(const float *ts, int64_t n_rows, int n_cols, double tr, const bs_co
         goto done;
     }
 
-    /* Columns with any non-finite value (low-coverage ROIs) stay NaN. */
+    /* Columns with any non-finite value (low-coverage ROIs) stay NaN
+     * (scanned row by row: the input is row-major). */
+    for (int c = 0; c < n_cols; c++)
+        valid[c] = 1;
+    for (int64_t t = 0; t < T; t++) {
+        const float *row = ts + (n_dummy + t) * n_cols;
+        for (int c = 0; c < n_cols; c++)
+            if (!isfinite(row[c]))
+                valid[c] = 0;
+    }
     int64_t r = 0;
     for (int c = 0; c < n_cols; c++) {
-        valid[c] = 1;
-        for (int64_t t = 0; t < T && valid[c]; t++)
-            if (!isfinite(ts[(n_dummy + t) * n_cols + c]))
-                valid[c] = 0;
         r += valid[c];
         res->n_nan_columns += !valid[c];
     }
@@ -209,12 +214,19 @@ int bs_clean(const float *ts, int64_t n_rows, int n_cols, double tr, const bs_co
         rc = bs_error_set(err, BS_ERR_NOMEM, "clean: out of memory for %lld x %d", (long long)T, n_cols);
         goto done;
     }
-    for (int c = 0, k = 0; c < n_cols; c++) {
-        if (!valid[c])
-            continue;
-        for (int64_t t = 0; t < T; t++)
-            Y[k * T + t] = ts[(n_dummy + t) * n_cols + c];
-        k++;
+    {
+        /* Transpose the valid columns into column-major Y, row by row. */
+        int *slot = valid; /* reuse: slot[c] = column index in Y, or -1 */
+        for (int c = 0, k = 0; c < n_cols; c++)
+            slot[c] = valid[c] ? k++ : -1;
+        for (int64_t t = 0; t < T; t++) {
+            const float *row = ts + (n_dummy + t) * n_cols;
+            for (int c = 0; c < n_cols; c++)
+                if (slot[c] >= 0)
+                    Y[slot[c] * T + t] = row[c];
+        }
+        for (int c = 0; c < n_cols; c++)
+            valid[c] = slot[c] >= 0;
     }
     for (int j = 0; j < p; j++)
         for (int64_t t = 0; t < T; t++)

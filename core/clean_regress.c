@@ -30,63 +30,74 @@ int bs_regress_out(const double *A, int64_t n, int q, const unsigned char *fit, 
     if (m < q)
         return bs_error_set(err, BS_ERR_DATA, "regression: %lld volumes for %d regressors", (long long)m, q);
 
+    /* Column-major Y (n x r) is the row-major matrix Y^T (r x n); likewise
+     * the scaled regressors As^T (q x n).  Everything below works on these
+     * transposed views, so no element-wise copies are needed when all rows
+     * are fitted. */
     int rc = BS_OK;
     gsl_matrix *U = gsl_matrix_alloc((size_t)m, (size_t)q);
     gsl_matrix *V = gsl_matrix_alloc((size_t)q, (size_t)q);
     gsl_vector *S = gsl_vector_alloc((size_t)q), *work = gsl_vector_alloc((size_t)q);
-    gsl_matrix *Yf = gsl_matrix_alloc((size_t)m, (size_t)r);
-    gsl_matrix *W = gsl_matrix_alloc((size_t)q, (size_t)r);
-    gsl_matrix *beta = gsl_matrix_alloc((size_t)q, (size_t)r);
+    gsl_matrix *Wt = gsl_matrix_alloc((size_t)r, (size_t)q);
+    gsl_matrix *betaT = gsl_matrix_alloc((size_t)r, (size_t)q);
     double *As = malloc((size_t)n * (size_t)q * sizeof(double));
-    if (!U || !V || !S || !work || !Yf || !W || !beta || !As) {
+    double *Yg = fit ? malloc((size_t)m * (size_t)r * sizeof(double)) : NULL;
+    if (!U || !V || !S || !work || !Wt || !betaT || !As || (fit && !Yg)) {
         rc = bs_error_set(err, BS_ERR_NOMEM, "regression: out of memory (%lld x %d)", (long long)n, q);
         goto done;
     }
     for (int j = 0; j < q; j++) {
+        const double *a = A + (int64_t)j * n;
         double ss = 0.0;
         for (int64_t t = 0; t < n; t++)
             if (!fit || fit[t])
-                ss += A[j * n + t] * A[j * n + t];
+                ss += a[t] * a[t];
         double scale = ss > 0.0 ? 1.0 / sqrt(ss) : 0.0;
         for (int64_t t = 0; t < n; t++)
-            As[j * n + t] = A[j * n + t] * scale;
+            As[(int64_t)j * n + t] = a[t] * scale;
     }
     for (int64_t t = 0, i = 0; t < n; t++) {
         if (fit && !fit[t])
             continue;
+        double *urow = U->data + i * U->tda;
         for (int j = 0; j < q; j++)
-            gsl_matrix_set(U, (size_t)i, (size_t)j, As[j * n + t]);
-        for (int64_t c = 0; c < r; c++)
-            gsl_matrix_set(Yf, (size_t)i, (size_t)c, Y[c * n + t]);
+            urow[j] = As[(int64_t)j * n + t];
         i++;
     }
+    if (fit)
+        for (int64_t c = 0; c < r; c++) {
+            const double *y = Y + c * n;
+            double *g = Yg + c * m;
+            for (int64_t t = 0, i = 0; t < n; t++)
+                if (fit[t])
+                    g[i++] = y[t];
+        }
     int g = gsl_linalg_SV_decomp(U, V, S, work);
     if (g != GSL_SUCCESS) {
         rc = bs_error_set(err, BS_ERR_NUMERIC, "regression: SVD failed (%s)", gsl_strerror(g));
         goto done;
     }
-    gsl_blas_dgemm(CblasTrans, CblasNoTrans, 1.0, U, Yf, 0.0, W); /* W = U^T Yf */
+    gsl_matrix_view Yfit = gsl_matrix_view_array(fit ? Yg : Y, (size_t)r, (size_t)m);
+    gsl_blas_dgemm(CblasNoTrans, CblasNoTrans, 1.0, &Yfit.matrix, U, 0.0, Wt); /* (U^T Yf)^T */
     double smax = gsl_vector_get(S, 0);
     double tol = DBL_EPSILON * (double)(m > q ? m : q) * smax;
     for (int j = 0; j < q; j++) {
         double s = gsl_vector_get(S, (size_t)j);
-        gsl_vector_view row = gsl_matrix_row(W, (size_t)j);
-        gsl_vector_scale(&row.vector, (s > tol && s > 0.0) ? 1.0 / s : 0.0);
+        gsl_vector_view col = gsl_matrix_column(Wt, (size_t)j);
+        gsl_vector_scale(&col.vector, (s > tol && s > 0.0) ? 1.0 / s : 0.0);
     }
-    gsl_blas_dgemm(CblasNoTrans, CblasNoTrans, 1.0, V, W, 0.0, beta); /* beta = V S^+ U^T Yf */
-    /* Column-major Y (n x r) is row-major Y^T (r x n); likewise As^T (q x n):
-     * Y^T -= beta^T As^T. */
+    gsl_blas_dgemm(CblasNoTrans, CblasTrans, 1.0, Wt, V, 0.0, betaT); /* (V S^+ U^T Yf)^T */
     gsl_matrix_view Yt = gsl_matrix_view_array(Y, (size_t)r, (size_t)n);
     gsl_matrix_view At = gsl_matrix_view_array(As, (size_t)q, (size_t)n);
-    gsl_blas_dgemm(CblasTrans, CblasNoTrans, -1.0, beta, &At.matrix, 1.0, &Yt.matrix);
+    gsl_blas_dgemm(CblasNoTrans, CblasNoTrans, -1.0, betaT, &At.matrix, 1.0, &Yt.matrix); /* Y^T -= beta^T As^T */
 done:
     gsl_matrix_free(U);
     gsl_matrix_free(V);
     gsl_vector_free(S);
     gsl_vector_free(work);
-    gsl_matrix_free(Yf);
-    gsl_matrix_free(W);
-    gsl_matrix_free(beta);
+    gsl_matrix_free(Wt);
+    gsl_matrix_free(betaT);
     free(As);
+    free(Yg);
     return rc;
 }

@@ -112,31 +112,43 @@ int bs_fc_compute(const float *ts, int64_t n_rows, int64_t n_rois, const bs_fc_o
         goto done;
     }
 
-    /* Defined columns: finite, and a spread above float32 noise of the level. */
+    /* Defined columns: finite, and a spread above float32 noise of the level.
+     * Two row-major passes (the input is row-major): sums, then squared
+     * deviations, accumulated in double per column. */
+    double *ss = calloc((size_t)n_rois, sizeof(double));
+    unsigned char *finite = malloc((size_t)n_rois);
+    if (!ss || !finite) {
+        free(ss);
+        free(finite);
+        rc = bs_error_set(err, BS_ERR_NOMEM, "fc: out of memory");
+        goto done;
+    }
+    memset(finite, 1, (size_t)n_rois);
+    for (int64_t c = 0; c < n_rois; c++)
+        mean[c] = 0.0;
+    for (int64_t t = 0; t < n_rows; t++) {
+        const float *row = ts + t * n_rois;
+        for (int64_t c = 0; c < n_rois; c++) {
+            if (!isfinite(row[c]))
+                finite[c] = 0;
+            mean[c] += row[c];
+        }
+    }
+    for (int64_t c = 0; c < n_rois; c++)
+        mean[c] = finite[c] ? mean[c] / (double)n_rows : 0.0;
+    for (int64_t t = 0; t < n_rows; t++) {
+        const float *row = ts + t * n_rois;
+        for (int64_t c = 0; c < n_rois; c++)
+            if (finite[c]) {
+                double d = row[c] - mean[c];
+                ss[c] += d * d;
+            }
+    }
     int64_t p = 0;
     for (int64_t c = 0; c < n_rois; c++) {
-        double s = 0.0;
-        int finite = 1;
-        for (int64_t t = 0; t < n_rows; t++) {
-            double v = ts[t * n_rois + c];
-            if (!isfinite(v)) {
-                finite = 0;
-                break;
-            }
-            s += v;
-        }
-        int ok = finite;
-        if (ok) {
-            double m = s / (double)n_rows, ss = 0.0;
-            for (int64_t t = 0; t < n_rows; t++) {
-                double d = ts[t * n_rois + c] - m;
-                ss += d * d;
-            }
-            double sd = sqrt(ss / (double)n_rows);
-            ok = ss > 0.0 && sd > 1e-6 * fabs(m);
-            mean[c] = m;
-            inv_norm[c] = ok ? 1.0 / sqrt(ss) : 0.0;
-        }
+        double sd = sqrt(ss[c] / (double)n_rows);
+        int ok = finite[c] && ss[c] > 0.0 && sd > 1e-6 * fabs(mean[c]);
+        inv_norm[c] = ok ? 1.0 / sqrt(ss[c]) : 0.0;
         if (defined)
             defined[c] = (unsigned char)ok;
         if (ok) {
@@ -147,6 +159,8 @@ int bs_fc_compute(const float *ts, int64_t n_rows, int64_t n_rois, const bs_fc_o
             info->n_undefined++;
         }
     }
+    free(ss);
+    free(finite);
     if (info->n_undefined)
         bs_log(BS_LOG_WARN, "fc: %lld of %lld ROIs are NaN or constant (first: column %lld); their rows and columns are NaN",
                (long long)info->n_undefined, (long long)n_rois, (long long)info->first_undefined);

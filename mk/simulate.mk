@@ -13,3 +13,5 @@ check_PROGRAMS += tests/test_simulate_tool
 tests_test_simulate_tool_LDADD = $(tests_ldadd)
 TESTS += tests/simulate_check.py
 EXTRA_DIST += tests/simulate_check.py
+TESTS += tests/simulate_pipeline.py
+EXTRA_DIST += tests/simulate_pipeline.py

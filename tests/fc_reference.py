@@ -95,7 +95,7 @@ def main():
             msg = f"{label}: max |diff| {err.max():.2e}, worst diff/tolerance {worst:.3f}"
             bad = worst > 1.0 or not nan_ok or not warned or not np.isfinite(sub).all()
             if ref_shrink is not None:
-                got_shrink = float(proc.stdout.split()[-1])
+                got_shrink = float(proc.stdout.split("shrinkage")[1].split()[0])
                 msg += f", shrinkage {got_shrink:.6f} vs sklearn {ref_shrink:.6f}"
                 bad |= abs(got_shrink - ref_shrink) > 1e-5
             print(msg + ("" if not bad else f"  FAIL (NaN rows ok: {nan_ok}, warned: {warned})"))

@@ -6,11 +6,13 @@
  *                   [pad=odd|constant] [fd=F] [censor=0|1] [zscore=0|1] [tr=F]
  *   test_clean_tool fc TS.tsv OUT.tsv [kind=pearson|partial|ledoit_wolf] [fisher=0|1] [ridge=F]
  *
+ * Prints compute_ms (the library call alone) for bench/clean.
  * Errors go to stderr as "error: <message>" with the status as exit code. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "brainstage/clean.h"
 #include "brainstage/fc.h"
@@ -54,6 +56,13 @@ static float *read_matrix(const char *path, int64_t *rows, int *cols, bs_tsv **t
     *cols = t->n_cols;
     *table = t;
     return m;
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
 }
 
 static const char *arg(int argc, char **argv, const char *key, const char *dflt)
@@ -102,8 +111,10 @@ int main(int argc, char **argv)
                                                 atoi(arg(argc, argv, "acompcor_n", "5")), &err)))
             return fail(&err);
         bs_clean_result res;
+        double t0 = now_ms();
         if ((rc = bs_clean(ts, rows, cols, tr, conf, &o, &res, &err)))
             return fail(&err);
+        printf("compute_ms %.3f\n", now_ms() - t0);
         printf("rows %lld dummy %lld flagged %lld nan_columns %d\n", (long long)res.n_rows,
                (long long)res.n_dummy, (long long)res.n_flagged, res.n_nan_columns);
         rc = bs_tsv_write_matrix(argv[3], res.n_rows, cols, res.data, (const char *const *)table->header, NULL,
@@ -119,8 +130,10 @@ int main(int argc, char **argv)
         o.partial_ridge = atof(arg(argc, argv, "ridge", "0.01"));
         float *out = bs_alloc_floats((size_t)cols * (size_t)cols);
         bs_fc_info info;
+        double t0 = now_ms();
         if ((rc = bs_fc_compute(ts, rows, cols, &o, out, NULL, &info, &err)))
             return fail(&err);
+        printf("compute_ms %.3f\n", now_ms() - t0);
         printf("undefined %lld shrinkage %.12g\n", (long long)info.n_undefined, info.shrinkage);
         rc = bs_tsv_write_matrix(argv[3], cols, cols, out, (const char *const *)table->header, "Node",
                                  (const char *const *)table->header, &err);
