@@ -65,3 +65,5 @@ tests_test_plugin_loader_LDADD = $(tests_ldadd)
 tests_test_core_SOURCES = tests/test_core.c tests/testutil.h
 tests_test_core_LDADD = $(tests_ldadd)
 TESTS += tests/test_pipeline_parse tests/test_plugin_loader tests/test_core
+TESTS += tests/cli.sh
+EXTRA_DIST += tests/cli.sh

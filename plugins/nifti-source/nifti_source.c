@@ -60,7 +60,14 @@ static int sidecar_tr(const config *c, double *tr, int *found, bs_error *err)
 static int set_attrs(bs_data *d, const char *path, bs_error *err)
 {
     int rc = bs_data_set_attr(d, "source", path, err);
+    /* Outputs are named from {entities}: the BIDS entities of the input, or
+     * for a non-BIDS file its base name without extension. */
     char *entities = bs_bids_entities(path);
+    if (!entities) {
+        const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+        size_t n = strcspn(base, ".");
+        entities = strndup(base, n ? n : strlen(base));
+    }
     if (!rc && entities)
         rc = bs_data_set_attr(d, "entities", entities, err);
     free(entities);
