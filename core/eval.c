@@ -5,6 +5,7 @@
 #include "brainstage/tensor.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,9 +32,16 @@ void bs_eval_result_free(bs_eval_result *r)
     memset(r, 0, sizeof *r);
 }
 
+/* The class's name, or its index when the labels carry no names. */
 static const char *class_name(const bs_labels *l, int c)
 {
-    return l->class_names && l->class_names[c] ? l->class_names[c] : "?";
+    static _Thread_local char buf[4][16];
+    static _Thread_local int slot;
+    if (l->class_names && l->class_names[c])
+        return l->class_names[c];
+    slot = (slot + 1) % 4;
+    snprintf(buf[slot], sizeof buf[slot], "%d", c);
+    return buf[slot];
 }
 
 /* Class counts with the user's class names in the message, before the

@@ -25,53 +25,30 @@ static void put_value(FILE *fp, double v)
         fputs("\tn/a", fp);
 }
 
-int bs_eval_write_tsv(const bs_eval_result *r, const char *path, bs_error *err)
+static void tsv_body(const bs_eval_result *r, FILE *fp)
 {
-    bs_atomic_file f;
-    int rc = bs_atomic_open(&f, path, err);
-    if (rc != BS_OK)
-        return rc;
-    fputs("split\tn_train\tn_test", f.fp);
+    fputs("split\tn_train\tn_test", fp);
     for (int m = 0; m < r->n_metrics; m++)
-        fprintf(f.fp, "\t%s", r->metric_names[m]);
-    fputc('\n', f.fp);
+        fprintf(fp, "\t%s", r->metric_names[m]);
+    fputc('\n', fp);
     for (int sp = 0; sp < r->n_splits; sp++) {
-        fprintf(f.fp, "%d\t%lld\t%lld", sp, (long long)r->n_train[sp], (long long)r->n_test[sp]);
+        fprintf(fp, "%d\t%lld\t%lld", sp, (long long)r->n_train[sp], (long long)r->n_test[sp]);
         for (int m = 0; m < r->n_metrics; m++)
-            put_value(f.fp, r->values[sp * r->n_metrics + m]);
-        fputc('\n', f.fp);
+            put_value(fp, r->values[sp * r->n_metrics + m]);
+        fputc('\n', fp);
     }
-    fputs("mean\tn/a\tn/a", f.fp);
+    fputs("mean\tn/a\tn/a", fp);
     for (int m = 0; m < r->n_metrics; m++)
-        put_value(f.fp, r->mean[m]);
-    fputs("\nsd\tn/a\tn/a", f.fp);
+        put_value(fp, r->mean[m]);
+    fputs("\nsd\tn/a\tn/a", fp);
     for (int m = 0; m < r->n_metrics; m++)
-        put_value(f.fp, r->sd[m]);
-    fputc('\n', f.fp);
-    if (ferror(f.fp)) {
-        bs_atomic_abort(&f);
-        return bs_error_set(err, BS_ERR_IO, "%s: write failed", path);
-    }
-    return bs_atomic_commit(&f, err);
+        put_value(fp, r->sd[m]);
+    fputc('\n', fp);
 }
 
 static json_t *num(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
-static int dump_json(json_t *root, const char *path, bs_error *err)
-{
-    bs_atomic_file f;
-    int rc = bs_atomic_open(&f, path, err);
-    if (rc != BS_OK)
-        return rc;
-    if (json_dumpf(root, f.fp, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) != 0 || fputc('\n', f.fp) == EOF) {
-        bs_atomic_abort(&f);
-        return bs_error_set(err, BS_ERR_IO, "%s: write failed", path);
-    }
-    return bs_atomic_commit(&f, err);
-}
-
-int bs_eval_write_json(const bs_eval_result *r, const bs_eval_config *cfg, const bs_labels *labels,
-                       const char *path, bs_error *err)
+static json_t *json_report(const bs_eval_result *r, const bs_eval_config *cfg, const bs_labels *labels)
 {
     json_t *root = json_object();
     json_object_set_new(root, "head", json_string(bs_head_kind_name(r->kind)));
@@ -144,59 +121,112 @@ int bs_eval_write_json(const bs_eval_result *r, const bs_eval_config *cfg, const
         json_object_set_new(metrics, r->metric_names[m], mo);
     }
     json_object_set_new(root, "metrics", metrics);
-    int rc = dump_json(root, path, err);
-    json_decref(root);
-    return rc;
+    return root;
 }
 
-int bs_eval_write_predictions(const bs_eval_result *r, const bs_labels *labels, const char *const *ids,
-                              const char *path, bs_error *err)
+static int json_body(const bs_eval_result *r, const bs_eval_config *cfg, const bs_labels *labels, FILE *fp)
 {
-    if (!r->oof_scores)
-        return bs_error_set(err, BS_ERR_USAGE, "%s: predictions exist only for k-fold style evaluations", path);
-    bs_atomic_file f;
-    int rc = bs_atomic_open(&f, path, err);
-    if (rc != BS_OK)
-        return rc;
+    json_t *root = json_report(r, cfg, labels);
+    int rc = json_dumpf(root, fp, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
+    json_decref(root);
+    return rc == 0 && fputc('\n', fp) != EOF ? 0 : -1;
+}
+
+static void predictions_body(const bs_eval_result *r, const bs_labels *labels, const char *const *ids, FILE *fp)
+{
     int classify = labels->n_classes >= 2;
-    fputs("participant_id\tsplit\ttrue\tpredicted", f.fp);
+    fputs("participant_id\tsplit\ttrue\tpredicted", fp);
     if (classify)
         for (int c = 0; c < r->n_scores; c++)
-            fprintf(f.fp, "\tscore_%s", labels->class_names[c]);
-    fputc('\n', f.fp);
+            fprintf(fp, "\tscore_%s", labels->class_names[c]);
+    fputc('\n', fp);
     for (int64_t i = 0; i < r->n; i++) {
         const double *s = r->oof_scores + i * r->n_scores;
         if (ids)
-            fprintf(f.fp, "%s", ids[i]);
+            fprintf(fp, "%s", ids[i]);
         else
-            fprintf(f.fp, "%lld", (long long)i);
+            fprintf(fp, "%lld", (long long)i);
         if (r->oof_split[i] < 0) {
-            fputs("\tn/a", f.fp);
+            fputs("\tn/a", fp);
         } else {
-            fprintf(f.fp, "\t%d", (int)r->oof_split[i]);
+            fprintf(fp, "\t%d", (int)r->oof_split[i]);
         }
         if (classify) {
-            fprintf(f.fp, "\t%s", labels->class_names[labels->y[i]]);
+            fprintf(fp, "\t%s", labels->class_names[labels->y[i]]);
             if (r->oof_split[i] < 0) {
-                fputs("\tn/a", f.fp);
+                fputs("\tn/a", fp);
             } else {
                 int best = 0;
                 for (int c = 1; c < r->n_scores; c++)
                     if (s[c] > s[best])
                         best = c;
-                fprintf(f.fp, "\t%s", labels->class_names[best]);
+                fprintf(fp, "\t%s", labels->class_names[best]);
             }
             for (int c = 0; c < r->n_scores; c++)
-                put_value(f.fp, s[c]);
+                put_value(fp, s[c]);
         } else {
-            fprintf(f.fp, "\t%.10g", labels->target[i]);
-            put_value(f.fp, s[0]);
+            fprintf(fp, "\t%.10g", labels->target[i]);
+            put_value(fp, s[0]);
         }
-        fputc('\n', f.fp);
+        fputc('\n', fp);
     }
-    if (ferror(f.fp)) {
-        bs_atomic_abort(&f);
-        return bs_error_set(err, BS_ERR_IO, "%s: write failed", path);
+}
+
+/* Writes up to three reports so that either all appear or none: every
+ * file is written to its temporary first, and only when all succeeded are
+ * they renamed into place. */
+int bs_eval_write_all(const bs_eval_result *r, const bs_eval_config *cfg, const bs_labels *labels,
+                      const char *const *ids, const char *tsv_path, const char *json_path, const char *pred_path,
+                      bs_error *err)
+{
+    if (pred_path && !r->oof_scores)
+        return bs_error_set(err, BS_ERR_USAGE, "%s: predictions exist only for k-fold style evaluations", pred_path);
+    if (pred_path && !labels)
+        return bs_error_set(err, BS_ERR_USAGE, "%s: predictions need the labels", pred_path);
+    const char *paths[3] = {tsv_path, json_path, pred_path};
+    bs_atomic_file f[3];
+    int opened[3] = {0, 0, 0}, rc = BS_OK;
+    for (int i = 0; i < 3 && rc == BS_OK; i++) {
+        if (!paths[i])
+            continue;
+        rc = bs_atomic_open(&f[i], paths[i], err);
+        if (rc != BS_OK)
+            break;
+        opened[i] = 1;
+        int bad = 0;
+        if (i == 0)
+            tsv_body(r, f[i].fp);
+        else if (i == 1)
+            bad = json_body(r, cfg, labels, f[i].fp);
+        else
+            predictions_body(r, labels, ids, f[i].fp);
+        if (bad || ferror(f[i].fp))
+            rc = bs_error_set(err, BS_ERR_IO, "%s: write failed", paths[i]);
     }
-    return bs_atomic_commit(&f, err);
+    for (int i = 0; i < 3 && rc == BS_OK; i++)
+        if (opened[i]) {
+            opened[i] = 0;
+            rc = bs_atomic_commit(&f[i], err);
+        }
+    for (int i = 0; i < 3; i++)
+        if (opened[i])
+            bs_atomic_abort(&f[i]);
+    return rc;
+}
+
+int bs_eval_write_tsv(const bs_eval_result *r, const char *path, bs_error *err)
+{
+    return bs_eval_write_all(r, NULL, NULL, NULL, path, NULL, NULL, err);
+}
+
+int bs_eval_write_json(const bs_eval_result *r, const bs_eval_config *cfg, const bs_labels *labels,
+                       const char *path, bs_error *err)
+{
+    return bs_eval_write_all(r, cfg, labels, NULL, NULL, path, NULL, err);
+}
+
+int bs_eval_write_predictions(const bs_eval_result *r, const bs_labels *labels, const char *const *ids,
+                              const char *path, bs_error *err)
+{
+    return bs_eval_write_all(r, NULL, labels, ids, NULL, NULL, path, err);
 }

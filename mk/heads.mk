@@ -15,7 +15,8 @@ libbrainstage_la_SOURCES += \
 	core/eval_splits.c \
 	core/eval_labels.c \
 	core/eval_features.c \
-	core/eval_report.c
+	core/eval_report.c \
+	core/eval_run.c
 
 brainstageinclude_HEADERS += \
 	core/brainstage/heads.h \

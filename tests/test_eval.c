@@ -342,6 +342,83 @@ static void test_evaluate(void)
     bs_rng_free(rng);
 }
 
+static int count_files(void)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(d)))
+        n += e->d_name[0] != '.' || strlen(e->d_name) > 2;
+    closedir(d);
+    return n;
+}
+
+/* The whole group-level step: features TSV + participants.tsv -> reports
+ * and a saved head; a failing run leaves no file behind. */
+static void test_run(void)
+{
+    enum { N = 30, D = 3 };
+    bs_rng *rng = bs_rng_new(21);
+    FILE *fp = fopen(in_dir("features.tsv"), "w"), *pp = fopen(in_dir("participants.tsv"), "w");
+    fputs("participant_id\tf0\tf1\tf2\n", fp);
+    fputs("participant_id\tgroup\tage\n", pp);
+    for (int i = 0; i < N; i++) {
+        int g = i % 2;
+        fprintf(fp, "sub-%02d\t%.6f\t%.6f\t%.6f\n", i, bs_rng_gaussian(rng, 1) + 3 * g, bs_rng_gaussian(rng, 1),
+                bs_rng_gaussian(rng, 1));
+        fprintf(pp, "sub-%02d\t%s\t%d\n", i, g ? "patient" : "control", 20 + i);
+    }
+    fclose(fp);
+    fclose(pp);
+    bs_eval_run_options o;
+    memset(&o, 0, sizeof o);
+    char feat[512], part[512]; /* in_dir() recycles its buffers */
+    snprintf(feat, sizeof feat, "%s", in_dir("features.tsv"));
+    snprintf(part, sizeof part, "%s", in_dir("participants.tsv"));
+    o.features = feat;
+    o.participants = part;
+    o.column = "group";
+    bs_eval_config_default(&o.eval, BS_HEAD_LOGREG);
+    char prefix[512], head[512];
+    snprintf(prefix, sizeof prefix, "%s", in_dir("group_head-logreg"));
+    snprintf(head, sizeof head, "%s", in_dir("head.safetensors"));
+    o.out_prefix = prefix;
+    o.save_head = head;
+    bs_error err = {0};
+    bs_eval_result r;
+    int before = count_files();
+    int rc = bs_eval_run(&o, &r, &err);
+    CHECK(rc == BS_OK && r.mean[0] > 0.8, "bs_eval_run: %s", err.message);
+    CHECK(count_files() == before + 4 && access(in_dir("group_head-logreg_metrics.tsv"), R_OK) == 0 &&
+              access(in_dir("group_head-logreg_metrics.json"), R_OK) == 0 &&
+              access(in_dir("group_head-logreg_predictions.tsv"), R_OK) == 0 && access(head, R_OK) == 0,
+          "bs_eval_run did not write metrics TSV/JSON, predictions and the head");
+    printf("ok   bs_eval_run: metrics TSV + JSON, predictions, head written (acc %.3f)\n", r.mean[0]);
+    bs_eval_result_free(&r);
+    for (const char *const *f = (const char *const[]){"group_head-logreg_metrics.tsv", "group_head-logreg_metrics.json",
+                                                        "group_head-logreg_predictions.tsv", "head.safetensors", NULL};
+         *f; f++)
+        unlink(in_dir(*f));
+    before = count_files();
+    o.column = "diagnosis";
+    rc = bs_eval_run(&o, NULL, &err);
+    CHECK(rc == BS_ERR_DATA && count_files() == before, "failing run wrote files or passed");
+    o.column = "group";
+    o.eval.folds = 20; /* 15 per class < 20 folds */
+    rc = bs_eval_run(&o, NULL, &err);
+    CHECK(rc == BS_ERR_DATA && count_files() == before, "failing run wrote files or passed");
+    printf("ok   failing bs_eval_run writes nothing: %s\n", err.message);
+    o.eval.folds = 5;
+    o.column = "age";
+    o.eval.head.kind = BS_HEAD_RIDGE;
+    bs_head_params_default(&o.eval.head, BS_HEAD_RIDGE);
+    rc = bs_eval_run(&o, &r, &err);
+    CHECK(rc == BS_OK && r.n_metrics == 3, "ridge run: %s", err.message);
+    printf("ok   bs_eval_run ridge on age: MAE %.2f\n", r.mean[0]);
+    bs_eval_result_free(&r);
+    bs_rng_free(rng);
+}
+
 static void cleanup(void)
 {
     DIR *d = opendir(dir);
@@ -365,6 +442,7 @@ int main(void)
     test_labels();
     test_features();
     test_evaluate();
+    test_run();
     cleanup();
     if (failures)
         printf("%d failure(s)\n", failures);

@@ -171,6 +171,30 @@ int bs_eval_write_json(const bs_eval_result *r, const bs_eval_config *cfg, const
 int bs_eval_write_predictions(const bs_eval_result *r, const bs_labels *labels, const char *const *ids,
                               const char *path, bs_error *err);
 
+/* All-or-nothing: each non-NULL path is written to a temporary first and
+ * the files are renamed into place only once all were written. */
+int bs_eval_write_all(const bs_eval_result *r, const bs_eval_config *cfg, const bs_labels *labels,
+                      const char *const *ids, const char *tsv_path, const char *json_path, const char *pred_path,
+                      bs_error *err);
+
+/* ---- the whole group-level step in one call ---------------------------- */
+
+typedef struct bs_eval_run_options {
+    const char *features;       /* .tsv or .safetensors (bs_features_read) */
+    const char *participants;   /* BIDS participants.tsv */
+    const char *column;         /* label column in it */
+    bs_label_kind label_kind;   /* AUTO: continuous for head ridge, classes otherwise */
+    bs_eval_config eval;
+    const char *out_prefix;     /* writes <prefix>_metrics.tsv, <prefix>_metrics.json and,
+                                 * for k-fold, <prefix>_predictions.tsv; NULL: no files */
+    const char *save_head;      /* optional: a head trained on all subjects, saved here */
+} bs_eval_run_options;
+
+/* Reads features and labels, evaluates, writes the reports (all or none)
+ * and optionally saves a head fitted on every subject.  res may be NULL;
+ * otherwise the caller frees it with bs_eval_result_free. */
+int bs_eval_run(const bs_eval_run_options *o, bs_eval_result *res, bs_error *err);
+
 #ifdef __cplusplus
 }
 #endif
