@@ -77,6 +77,7 @@ const bs_brainmae_config *bs_brainmae_get_config(const bs_brainmae *m);
 int bs_brainmae_param_count(const bs_brainmae *m);
 const bs_brainmae_param *bs_brainmae_param_info(const bs_brainmae *m, int index);
 const bs_brainmae_param *bs_brainmae_param_find(const bs_brainmae *m, const char *name);
+/* Floats in each flat buffer (every tensor padded to a multiple of 16). */
 size_t bs_brainmae_num_params(const bs_brainmae *m);
 float *bs_brainmae_params(bs_brainmae *m);
 float *bs_brainmae_grads(bs_brainmae *m);
