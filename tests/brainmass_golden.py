@@ -63,6 +63,35 @@ def close(name, got, want, atol, rtol, failures, report):
                         f"at flat index {i} (got {got.flat[i]:.6g}, want {want.flat[i]:.6g})")
 
 
+def reference_mode_case(driver, v1, v2, mrm, nce):
+    """train_extras=0: tokens and cpred/gpred frozen as in the reference optimizer."""
+    torch.manual_seed(1)
+    model = ref.BrainMass(dropout=0.0, **CFG)
+    init_mask = model.mask_embed.detach().numpy().copy()
+    failures = []
+    with tempfile.TemporaryDirectory() as tmp:
+        wpath, ipath = os.path.join(tmp, "w.safetensors"), os.path.join(tmp, "in.safetensors")
+        opath, cpath = os.path.join(tmp, "out.safetensors"), os.path.join(tmp, "ckpt.safetensors")
+        export_weights(model, wpath, {"train_extras": 0})
+        st.write(ipath, {"view1": v1[:4].numpy(), "view2": v2[:4].numpy(), "mrm_idx": mrm[:4].numpy(),
+                         "nce_idx": nce[:4].numpy()},
+                 {"lr": LR, "weight_decay": WD, "clip": CLIP, "resume_at": 0})
+        opt = torch.optim.AdamW(model.trainable_parameters(False), lr=LR, weight_decay=WD)
+        curve = [ref.train_step(model, opt, v1[s], v2[s], mrm[s].long(), nce[s].long())[:4]
+                 for s in range(4)]
+        run = subprocess.run([driver, wpath, ipath, opath, cpath], capture_output=True, text=True)
+        if run.returncode != 0:
+            return [f"train_extras=0 driver failed: {run.stderr.strip()}"]
+        out, _ = st.read(opath)
+    report = []
+    close("train_extras=0 loss curve", out["losses"][:, :4], np.array(curve), 1e-3, 0.0, failures, report)
+    if not np.array_equal(out["final.mask_embed"].reshape(init_mask.shape), init_mask):
+        failures.append("train_extras=0: C changed mask_embed")
+    print(f"  train_extras=0 (reference optimizer): 4-step loss curve max |diff| {report[0][1]:.3g},"
+          f" mask token frozen: {'yes' if not failures else 'no'}")
+    return failures
+
+
 def main():
     driver = os.path.join(os.environ.get("top_builddir", "."), "tests", "test_brainmass_golden")
     if not os.path.exists(driver):
@@ -152,6 +181,7 @@ def main():
         print(f"  max |C - torch| {group}: {w:.3g}")
     print("  loss curve torch:", " ".join(f"{x:.5f}" for x in curve[:, 0]))
     print("  loss curve C    :", " ".join(f"{x:.5f}" for x in out["losses"][:, 0]))
+    failures += reference_mode_case(driver, v1, v2, mrm, nce)
     if failures:
         for f in failures[:20]:
             print("FAIL", f)

@@ -1,10 +1,12 @@
 /* core/brainmass/bm_model.c - BrainMass configuration, parameter layout with
- * the reference state_dict names, PyTorch-default initialisation, named
+ * the reference state_dict names, PyTorch-default initialisation (nn core
+ * initialisers), named
  * tensor access and workspace management. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "brainstage/nn.h"
 #include "brainstage/tensor.h"
 #include "bm_internal.h"
 
@@ -217,23 +219,14 @@ static int build_layout(bs_brainmass *m)
 
 /* ---- initialisation (torch defaults) ---- */
 
-static void fill_uniform(bs_rng *rng, float *p, size_t n, double bound)
-{
-    for (size_t i = 0; i < n; i++)
-        p[i] = (float)((2.0 * bs_rng_uniform(rng) - 1.0) * bound);
-}
-
 static void fill_const(float *p, size_t n, float v)
 {
-    for (size_t i = 0; i < n; i++)
-        p[i] = v;
+    nn_init_fill(p, n, v);
 }
 
 static void init_linear(bs_rng *rng, float *P, size_t w, size_t b, int out, int in)
 {
-    double bound = 1.0 / sqrt((double)in);
-    fill_uniform(rng, P + w, (size_t)out * in, bound);
-    fill_uniform(rng, P + b, (size_t)out, bound);
+    nn_init_linear(P + w, P + b, in, out, rng);
 }
 
 static void init_head(bs_rng *rng, float *P, const bm_head_off *h)
@@ -244,6 +237,9 @@ static void init_head(bs_rng *rng, float *P, const bm_head_off *h)
     init_linear(rng, P, h->w3, h->b3, h->n_out, h->n_hidden);
 }
 
+/* torch defaults: MHA in_proj xavier-uniform with zero biases (out_proj bias
+ * zeroed too), Linear kaiming-uniform(a=sqrt 5), norms 1/0, tokens
+ * xavier-normal on [1,1,R] (fan_in = fan_out = R). */
 static void init_params(bs_brainmass *m, uint64_t seed)
 {
     const bs_brainmass_config *c = &m->cfg;
@@ -252,9 +248,9 @@ static void init_params(bs_brainmass *m, uint64_t seed)
     float *P = m->params;
     for (int l = 0; l < c->depth; l++) {
         const bm_layer_off *o = &m->layers[l];
-        fill_uniform(rng, P + o->in_w, (size_t)3 * R * R, sqrt(6.0 / (R + 3.0 * R)));
+        nn_init_xavier_uniform(P + o->in_w, R, 3 * R, rng);
         fill_const(P + o->in_b, (size_t)3 * R, 0.0f);
-        fill_uniform(rng, P + o->out_w, (size_t)R * R, 1.0 / sqrt((double)R));
+        nn_init_linear(P + o->out_w, NULL, R, R, rng);
         fill_const(P + o->out_b, (size_t)R, 0.0f);
         init_linear(rng, P, o->l1_w, o->l1_b, c->ffn, R);
         init_linear(rng, P, o->l2_w, o->l2_b, R, c->ffn);
@@ -266,12 +262,9 @@ static void init_params(bs_brainmass *m, uint64_t seed)
     init_linear(rng, P, m->red_w, m->red_b, c->reduce_dim, R);
     init_head(rng, P, &m->g);
     init_head(rng, P, &m->pred);
-    double sd = sqrt(1.0 / R); /* xavier_normal on [1,1,R] */
-    for (int i = 0; i < R; i++) {
-        P[m->mask_embed + i] = (float)bs_rng_gaussian(rng, sd);
-        P[m->cls_token + i] = (float)bs_rng_gaussian(rng, sd);
-        P[m->dist_token + i] = (float)bs_rng_gaussian(rng, sd);
-    }
+    nn_init_xavier_normal(P + m->mask_embed, (size_t)R, R, R, rng);
+    nn_init_xavier_normal(P + m->cls_token, (size_t)R, R, R, rng);
+    nn_init_xavier_normal(P + m->dist_token, (size_t)R, R, R, rng);
     init_linear(rng, P, m->cpred.w0, m->cpred.b0, c->ffn, R);
     init_linear(rng, P, m->cpred.w2, m->cpred.b2, R, c->ffn);
     init_linear(rng, P, m->gpred.w0, m->gpred.b0, c->ffn, R);
@@ -289,15 +282,6 @@ static int bn_alloc(bm_bn_stats *bn, int n)
     fill_const(bn->var, (size_t)n, 1.0f);
     bn->count = 0;
     return 0;
-}
-
-static void sinusoid_table(float *t, int n_pos, int dim)
-{
-    for (int p = 0; p < n_pos; p++)
-        for (int j = 0; j < dim; j++) {
-            double a = p / pow(10000.0, 2.0 * (j / 2) / (double)dim);
-            t[(size_t)p * dim + j] = (float)((j % 2) ? cos(a) : sin(a));
-        }
 }
 
 bs_brainmass *bs_brainmass_new(const bs_brainmass_config *cfg, uint64_t seed, bs_error *err)
@@ -327,7 +311,7 @@ bs_brainmass *bs_brainmass_new(const bs_brainmass_config *cfg, uint64_t seed, bs
     if (bn_alloc(&m->bn_online, E2) || bn_alloc(&m->bn_target, E2) ||
         bn_alloc(&m->bn_pred, 2 * cfg->feature_dim))
         goto nomem;
-    sinusoid_table(m->pos_table, cfg->rois + 2, cfg->rois);
+    nn_sinusoid_table(m->pos_table, cfg->rois + 2, cfg->rois, 10000.0);
     init_params(m, seed);
     return m;
 nomem:

@@ -10,6 +10,7 @@
 #include <time.h>
 #include "brainstage/fileio.h"
 #include "brainstage/log.h"
+#include "brainstage/nn.h"
 #include "bm_internal.h"
 
 void bs_brainmass_train_config_default(bs_brainmass_train_config *tc)
@@ -30,17 +31,9 @@ void bs_brainmass_train_config_default(bs_brainmass_train_config *tc)
 
 static double schedule(const bs_brainmass_train_config *tc, int64_t step)
 {
-    if (tc->warmup_steps > 0 && step < tc->warmup_steps)
-        return tc->lr * (double)(step + 1) / (double)tc->warmup_steps;
-    if (!tc->cosine)
-        return tc->lr;
-    int64_t span = tc->steps - tc->warmup_steps;
-    if (span <= 0)
-        return tc->min_lr;
-    double t = (double)(step - tc->warmup_steps) / (double)span;
-    if (t > 1.0)
-        t = 1.0;
-    return tc->min_lr + 0.5 * (tc->lr - tc->min_lr) * (1.0 + cos(M_PI * t));
+    if (tc->cosine)
+        return nn_lr_warmup_cosine(step, tc->warmup_steps, tc->steps, (float)tc->lr, (float)tc->min_lr);
+    return nn_lr_warmup_constant(step, tc->warmup_steps, (float)tc->lr);
 }
 
 /* Loss log lines kept in memory and rewritten atomically with each checkpoint. */
