@@ -291,6 +291,26 @@ static int stage_error(const bs_graph *g, const gnode *n, bs_error *err)
     return at(err, g->p, n->st->line, n->st->col);
 }
 
+/* Attributes flow downstream: an output inherits every attribute of its
+ * inputs that the stage did not set itself (entities, source, space, ...),
+ * so sinks can name files from them however many stages lie between. */
+static int inherit_attrs(bs_data *out, bs_data *const *in, uint32_t n_in, bs_error *err)
+{
+    for (uint32_t j = 0; j < n_in; j++) {
+        if (!in[j])
+            continue;
+        for (int a = 0; a < in[j]->n_attrs; a++)
+            if (!bs_data_get_attr(out, in[j]->attr_keys[a])) {
+                int rc = bs_data_set_attr(out, in[j]->attr_keys[a], in[j]->attr_values[a], err);
+                if (rc)
+                    return rc;
+            }
+        if (out->tr <= 0 && in[j]->tr > 0 && out->kind != BS_PORT_EMBEDDING && out->kind != BS_PORT_PREDICTION)
+            out->tr = in[j]->tr;
+    }
+    return BS_OK;
+}
+
 /* Shapes each output kind must have, so a buggy plugin fails loudly here. */
 static int check_output(const gnode *n, uint32_t k, const bs_data *d, bs_error *err)
 {
@@ -354,6 +374,8 @@ int bs_graph_run(bs_graph *g, const bs_run_options *opt, bs_error *err)
         rc = n->plugin->process(n->self, in, n->outputs, err);
         for (uint32_t j = 0; j < no && !rc; j++)
             rc = check_output(n, j, n->outputs[j], err);
+        for (uint32_t j = 0; j < no && !rc; j++)
+            rc = inherit_attrs(n->outputs[j], in, ni, err);
         free(in);
         if (rc) {
             if (err && err->code == BS_OK)
