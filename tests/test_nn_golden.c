@@ -68,7 +68,25 @@ static float *get(const char *name)
     exit(1);
 }
 
-static float *zeros(size_t n) { return calloc(n ? n : 1, sizeof(float)); }
+/* Scratch buffers are remembered and freed at exit (leak-checker clean). */
+static void *owned[512];
+static int nowned;
+static float *zeros(size_t n)
+{
+    float *p = calloc(n ? n : 1, sizeof(float));
+    if (!p || nowned == (int)(sizeof owned / sizeof owned[0])) {
+        fprintf(stderr, "test_nn_golden: out of memory or buffer slots\n");
+        exit(99);
+    }
+    return owned[nowned++] = p;
+}
+static void free_all(void)
+{
+    while (nowned)
+        free(owned[--nowned]);
+    for (int i = 0; i < nrecs; i++)
+        free(recs[i].data);
+}
 
 static void compare(const char *what, const float *got, const float *ref, size_t n)
 {
@@ -329,8 +347,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s RECORDS.bin (run by tests/nn_golden.py)\n", argv[0]);
         return 2;
     }
-    if (load(argv[1]))
+    if (load(argv[1])) {
+        free_all();
         return 1;
+    }
     test_linear();
     test_layernorm();
     test_batchnorm();
@@ -340,6 +360,7 @@ int main(int argc, char **argv)
     test_adamw();
     test_clip_norm();
     test_sinusoid();
+    free_all();
     if (failures) {
         printf("%d of %d golden checks FAILED\n", failures, checks);
         return 1;

@@ -41,9 +41,27 @@ typedef struct gc_case {
 static bs_rng *rng;
 static int failures;
 
+/* Every test buffer is remembered and freed at exit (leak-checker clean). */
+static void *owned[1024];
+static int nowned;
+static void *track(void *p)
+{
+    if (!p || nowned == (int)(sizeof owned / sizeof owned[0])) {
+        fprintf(stderr, "test_nn_gradcheck: out of memory or buffer slots\n");
+        exit(99);
+    }
+    return owned[nowned++] = p;
+}
+static void free_all(void)
+{
+    while (nowned)
+        free(owned[--nowned]);
+}
+static uint8_t *bytes(size_t n) { return track(calloc(n, 1)); }
+
 static double *rnd(size_t n, double scale)
 {
-    double *v = malloc(sizeof(double) * n);
+    double *v = track(malloc(sizeof(double) * n));
     for (size_t i = 0; i < n; i++)
         v[i] = scale * (2 * bs_rng_uniform(rng) - 1);
     return v;
@@ -58,7 +76,7 @@ static double *rnd_away(size_t n)
     return v;
 }
 
-static double *zeros(size_t n) { return calloc(n, sizeof(double)); }
+static double *zeros(size_t n) { return track(calloc(n, sizeof(double))); }
 
 static double scalar_loss(gc_case *c, const double *w)
 {
@@ -74,7 +92,7 @@ static double scalar_loss(gc_case *c, const double *w)
 
 static void run_case(gc_case *c)
 {
-    double *w = c->out ? rnd(c->nout, 1.0) : NULL;
+    double *w = c->out ? rnd(c->nout, 1.0) : NULL; /* freed by free_all */
     double one = 1.0;
     for (int v = 0; v < c->nvars; v++)
         memset(c->vars[v].g, 0, sizeof(double) * c->vars[v].n);
@@ -112,7 +130,6 @@ static void run_case(gc_case *c)
     (void)l0;
     printf("%s %s\n", ok ? "ok  " : "FAIL", c->op);
     failures += !ok;
-    free(w);
 }
 
 /* ---------------------------------------------------------------- linear */
@@ -267,7 +284,7 @@ static void check_pointwise(void)
         c.x = rnd_away(40);
         for (int i = 0; i < 40; i++)
             c.x[i] *= 3;
-        c.y = zeros(40), c.dx = zeros(40), c.mask = calloc(40, 1);
+        c.y = zeros(40), c.dx = zeros(40), c.mask = bytes(40);
         gc_case k = {names[which], {{"x", c.x, c.dx, 40}}, 1, c.y, 40, pw_f, pw_b, &c};
         run_case(&k);
     }
@@ -352,7 +369,7 @@ static void check_attention(void)
     double *qkv = rnd(nqkv, 1.5), *dqkv = zeros(nqkv);
     c.q = qkv, c.k = qkv + C, c.v = qkv + 2 * C;
     c.dq = dqkv, c.dk = dqkv + C, c.dv = dqkv + 2 * C;
-    c.out = zeros(nout), c.att = zeros((size_t)B * H * T * T), c.drop = calloc((size_t)B * H * T * T, 1);
+    c.out = zeros(nout), c.att = zeros((size_t)B * H * T * T), c.drop = bytes((size_t)B * H * T * T);
     gc_case k = {"attention(packed,masks,dropout)", {{"qkv", qkv, dqkv, nqkv}}, 1, c.out, nout,
                  attn_f, attn_b, &c};
     run_case(&k);
@@ -409,7 +426,7 @@ static void check_mha(void)
     c.x = rnd(BT * C, 1), c.in_w = rnd(3 * C * C, 0.7), c.in_b = rnd(3 * C, 0.3);
     c.out_w = rnd(C * C, 0.7), c.out_b = rnd(C, 0.3);
     c.y = zeros(BT * C), c.qkv = zeros(BT * 3 * C), c.ctx = zeros(BT * C);
-    c.att = zeros(2 * 3 * 16), c.drop = calloc(2 * 3 * 16, 1);
+    c.att = zeros(2 * 3 * 16), c.drop = bytes(2 * 3 * 16);
     c.dqkv = zeros(BT * 3 * C), c.dctx = zeros(BT * C);
     c.dx = zeros(BT * C), c.din_w = zeros(3 * C * C), c.din_b = zeros(3 * C);
     c.dout_w = zeros(C * C), c.dout_b = zeros(C);
@@ -558,6 +575,7 @@ int main(void)
     check_tokens();
     check_losses();
     bs_rng_free(rng);
+    free_all();
     if (failures) {
         printf("%d gradient check(s) FAILED\n", failures);
         return 1;
