@@ -155,11 +155,15 @@ bs_parcellation *bs_parcellation_labels(const bs_nifti_header *bold, const char 
                      atlas->image, (long long)ah.nvol);
         goto fail;
     }
-    /* Labels must be non-negative integers; find the largest. */
+    /* Labels must be non-negative integers; find the largest.  Values within
+     * 1e-3 of an integer (float-stored or scaled label images) are rounded. */
     int64_t max_label = 0;
     for (int64_t v = 0; v < ah.nvox; v++) {
         float x = img->data[v];
-        if (!(x >= 0) || x != floorf(x) || x > 1e7f) {
+        float xr = nearbyintf(x);
+        if (fabsf(x - xr) <= 1e-3f)
+            img->data[v] = x = xr;
+        if (!(x >= 0) || x != xr || x > 1e7f) {
             bs_error_set(err, BS_ERR_DATA, "%s: voxel %lld holds %g: a label atlas needs integer labels 0..10000000 "
                          "(probability maps: use atlas-prob)", atlas->image, (long long)v, (double)x);
             goto fail;

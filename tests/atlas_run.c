@@ -90,19 +90,27 @@ int main(int argc, char **argv)
     bs_error err = {0};
     bs_host host = {.struct_size = sizeof host, .threads = 2, .seed = 1, .quiet = 1, .stage_name = "test"};
     void *self = pl->create(cfg, &host, &err);
-    if (!self)
-        return fail(&err);
-    bs_nifti_reader *r = bs_nifti_open(argv[2], &err);
-    if (!r)
-        return fail(&err);
-    bs_data *in = bs_data_new_volume(r, bs_nifti_reader_header(r)->tr, &err);
-    if (!in)
-        return fail(&err);
+    bs_data *in = NULL;
     bs_data *out[1] = {NULL};
-    bs_data *const inputs[1] = {in};
-    int rc = pl->process(self, inputs, out, &err);
-    if (rc)
+    int rc = self ? BS_OK : err.code;
+    if (!rc) {
+        bs_nifti_reader *r = bs_nifti_open(argv[2], &err);
+        in = r ? bs_data_new_volume(r, bs_nifti_reader_header(r)->tr, &err) : NULL;
+        rc = in ? BS_OK : err.code;
+    }
+    if (!rc) {
+        bs_data *const inputs[1] = {in};
+        rc = pl->process(self, inputs, out, &err);
+    }
+    if (rc) {
+        /* Clean up on failure too, so LeakSanitizer checks the library's error paths. */
+        bs_data_free(in);
+        if (self && pl->destroy)
+            pl->destroy(self);
+        free(cfg);
+        dlclose(mod);
         return fail(&err);
+    }
     const bs_tensor *t = out[0]->tensor;
     printf("tr %.17g\natlas %s\nlabels", out[0]->tr, bs_data_get_attr(out[0], "atlas"));
     for (int i = 0; i < out[0]->n_labels; i++)
