@@ -1,5 +1,6 @@
 /* commands.c - the table of CLI commands. */
 #include "cli.h"
+#include "cli_group.h"
 
 #include <stddef.h>
 
@@ -9,5 +10,9 @@ const bs_cli_command bs_cli_commands[] = {
     {"plugins", bs_cmd_plugins},
     {"plugin", bs_cmd_plugin},
     {"simulate", bs_cmd_simulate},
+    {"pretrain", bs_cmd_pretrain},
+    {"embed", bs_cmd_embed},
+    {"evaluate", bs_cmd_evaluate},
+    {"bids", bs_cmd_bids},
     {NULL, NULL},
 };

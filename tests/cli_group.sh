@@ -1,0 +1,128 @@
+#!/bin/sh
+# cli_group.sh - the group-level commands end to end on a tiny synthetic
+# cohort of ROI time-series TSVs (no NIfTI needed): pretrain (BrainMass,
+# BrainMAE, resume), embed, evaluate (FC, embeddings, few-shot), the BIDS-App
+# participant level's handling of missing files, and bad input (missing
+# label column, one class only) failing with one line and no outputs.
+set -u
+BS=${BRAINSTAGE:-./brainstage}
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/cli_group.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+ok() { echo "ok: $1"; }
+bad() { echo "FAIL: $1"; fails=$((fails + 1)); }
+check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+
+# ---- a cohort: 16 subjects, 12 ROIs in 3 networks, 100 volumes, TR 2 s;
+# "patient" subjects share an extra signal between ROIs 0-3 (planted edges).
+N=16 R=12 T=100
+d="$tmp/deriv"
+printf 'participant_id\tgroup\tage\n' > "$tmp/participants.tsv"
+i=1
+while [ $i -le $N ]; do
+    sub=$(printf 'sub-%02d' $i)
+    grp=control; [ $((i % 2)) -eq 0 ] && grp=patient
+    printf '%s\t%s\t%d\n' "$sub" "$grp" $((20 + i)) >> "$tmp/participants.tsv"
+    mkdir -p "$d/$sub/func"
+    f="$d/$sub/func/${sub}_task-rest_atlas-Toy_stat-mean_timeseries"
+    awk -v seed=$i -v R=$R -v T=$T -v patient=$([ $grp = patient ] && echo 1 || echo 0) 'BEGIN {
+        srand(seed); pi = 3.14159265358979
+        for (r = 0; r < R; r++) printf "%sroi%d", (r ? "\t" : ""), r; printf "\n"
+        for (k = 0; k < 3; k++) z[k] = 0; w = 0
+        for (t = 0; t < T; t++) {
+            for (k = 0; k < 3; k++) z[k] = 0.5 * z[k] + g()
+            w = 0.5 * w + g()
+            for (r = 0; r < R; r++) {
+                x = 0.6 * z[int(r / 4)] + g()
+                if (patient && r < 4) x += 0.9 * w
+                printf "%s%.5f", (r ? "\t" : ""), x
+            }
+            printf "\n"
+        }
+    }
+    function g() { return sqrt(-2 * log(1 - rand())) * cos(2 * pi * rand()) }' > "$f.tsv"
+    printf '{"RepetitionTime": 2.0}\n' > "$f.json"
+    i=$((i + 1))
+done
+P="$tmp/participants.tsv"
+
+# ---- pretrain + embed
+g="$tmp/group"
+$BS --quiet --threads 2 pretrain brainmass --inputs "$d" --out "$g/bm.safetensors" --steps 4 --batch 4 \
+    --loss-log "$g/bm_loss.tsv" > "$tmp/log" 2>&1
+check "pretrain brainmass writes a checkpoint" '[ -s "$g/bm.safetensors" ] && [ $(wc -l < "$g/bm_loss.tsv") -ge 5 ]'
+$BS --quiet --threads 2 pretrain brainmass --inputs "$d" --out "$g/bm2.safetensors" --resume "$g/bm.safetensors" \
+    --steps 8 --batch 4 >> "$tmp/log" 2>&1
+check "pretrain brainmass --resume continues" '[ -s "$g/bm2.safetensors" ]'
+$BS --quiet --threads 2 pretrain brainmae --inputs "$d"/sub-*/func/*_timeseries.tsv --out "$g/mae.safetensors" \
+    --epochs 3 --batch 4 --window-s 8 --segments 4 --loss-log "$g/mae_loss.tsv" >> "$tmp/log" 2>&1
+check "pretrain brainmae writes a checkpoint and 3 loss rows" '[ -s "$g/mae.safetensors" ] && [ $(wc -l < "$g/mae_loss.tsv") -eq 4 ]'
+$BS --quiet --threads 2 pretrain brainmae --inputs "$d" --out "$g/mae.safetensors" --resume "$g/mae.safetensors" \
+    --epochs 4 --batch 4 --loss-log "$g/mae_loss2.tsv" >> "$tmp/log" 2>&1
+check "pretrain brainmae --resume runs only the missing epoch" '[ $(wc -l < "$g/mae_loss2.tsv") -eq 2 ]'
+$BS --quiet --threads 2 embed brainmass --weights "$g/bm.safetensors" --inputs "$d" --out "$g/f_bm.tsv" >> "$tmp/log" 2>&1
+check "embed brainmass: one row per subject, 8R features" \
+    '[ $(wc -l < "$g/f_bm.tsv") -eq $((N + 1)) ] && [ $(head -1 "$g/f_bm.tsv" | awk -F"\t" "{print NF}") -eq $((8 * R + 1)) ]'
+$BS --quiet --threads 2 embed brainmae --weights "$g/mae.safetensors" --inputs "$d" --out "$g/f_mae.tsv" >> "$tmp/log" 2>&1
+check "embed brainmae: one row per subject, participant_id first" \
+    '[ $(wc -l < "$g/f_mae.tsv") -eq $((N + 1)) ] && [ "$(cut -f1 "$g/f_mae.tsv" | sed -n 2p)" = sub-01 ]'
+
+# ---- evaluate
+$BS --quiet evaluate --fc-inputs "$d" --participants "$P" --label group --head logreg --folds 4 --out "$g/ev_fc" \
+    > "$tmp/table" 2>> "$tmp/log"
+check "evaluate FC: metrics TSV (4 folds + mean + sd) and JSON" \
+    '[ $(wc -l < "$g/ev_fc_metrics.tsv") -eq 7 ] && grep -q "\"auc\"" "$g/ev_fc_metrics.json" && [ -s "$g/ev_fc_predictions.tsv" ]'
+acc=$(awk -F'\t' 'NR == 1 { for (c = 1; c <= NF; c++) if ($c == "balanced_acc") k = c } $1 == "mean" { print $k }' "$g/ev_fc_metrics.tsv")
+check "evaluate FC finds the planted difference (balanced acc $acc > 0.7)" 'awk -v a="$acc" "BEGIN { exit !(a > 0.7) }"'
+check "evaluate prints a table row with mean ± sd" 'grep -q "^fc .*logreg.*4-fold.*±" "$tmp/table"'
+$BS --quiet evaluate --features "$g/f_bm.tsv" --participants "$P" --head centroid --shots 3 --repeats 4 \
+    --out "$g/ev_bm" >> "$tmp/table" 2>> "$tmp/log"
+check "evaluate few-shot on embeddings" '[ $(wc -l < "$g/ev_bm_metrics.tsv") -eq 7 ] && [ ! -e "$g/ev_bm_predictions.tsv" ]'
+$BS --quiet evaluate --features "$g/f_mae.tsv" --participants "$P" --label age --head ridge --folds 4 \
+    --out "$g/ev_age" >> "$tmp/table" 2>> "$tmp/log"
+check "evaluate regression (ridge on age)" 'grep -q pearson_r "$g/ev_age_metrics.tsv"'
+
+# ---- bad input: one line on stderr, non-zero exit, nothing written
+cut -f1,3 "$P" > "$tmp/nolabel.tsv"
+$BS --quiet evaluate --features "$g/f_bm.tsv" --participants "$tmp/nolabel.tsv" --label group --out "$tmp/x1" 2> "$tmp/err"
+rc=$?
+check "missing label column: exit $rc, one line ($(cat "$tmp/err"))" \
+    '[ $rc -ne 0 ] && [ $(wc -l < "$tmp/err") -eq 1 ] && grep -q group "$tmp/err" && ! ls "$tmp"/x1* > /dev/null 2>&1'
+awk -F'\t' 'BEGIN { OFS = "\t" } NR > 1 { $2 = "control" } { print }' "$P" > "$tmp/oneclass.tsv"
+$BS --quiet evaluate --features "$g/f_bm.tsv" --participants "$tmp/oneclass.tsv" --out "$tmp/x2" 2> "$tmp/err"
+rc=$?
+check "one class only: exit $rc, one line ($(cat "$tmp/err"))" \
+    '[ $rc -ne 0 ] && [ $(wc -l < "$tmp/err") -eq 1 ] && ! ls "$tmp"/x2* > /dev/null 2>&1'
+$BS --quiet pretrain brainmae --inputs "$d" --out "$tmp/x3.safetensors" --epochs 1 --window-s 8 --segments 40 2> "$tmp/err"
+rc=$?
+check "runs too short for BrainMAE: exit $rc, one line, no checkpoint ($(cat "$tmp/err"))" \
+    '[ $rc -ne 0 ] && [ $(wc -l < "$tmp/err") -eq 1 ] && [ ! -e "$tmp/x3.safetensors" ]'
+
+# ---- BIDS-App participant level: a run without its confounds is skipped
+f="$tmp/fmriprep/sub-01/func"
+mkdir -p "$f"
+b="$f/sub-01_task-rest_space-MNI152NLin2009cAsym_desc-preproc_bold"
+: > "$b.nii.gz"
+printf '{"RepetitionTime": 2.0}\n' > "$b.json"
+: > "$f/sub-01_task-rest_space-MNI152NLin2009cAsym_desc-brain_mask.nii.gz"
+printf 'stage bold nifti-source path=${bold}\nsink bold tsv path=${out}/x.tsv\n' > "$tmp/p.pipeline"
+$BS --quiet bids "$tmp/fmriprep" "$tmp/out" participant --pipeline "$tmp/p.pipeline" --participant-label 01 2> "$tmp/err"
+rc=$?
+check "bids: missing confounds: exit 1, message names the file ($(cat "$tmp/err"))" \
+    '[ $rc -eq 1 ] && grep -q "sub-01_task-rest_desc-confounds_timeseries.tsv" "$tmp/err" && [ ! -e "$tmp/out/dataset_description.json" ]'
+$BS --quiet bids "$tmp/fmriprep" "$tmp/out" participant --pipeline "$tmp/p.pipeline" --participant-label 02 2> "$tmp/err"
+check "bids: unknown participant label: exit 1" '[ $? -eq 1 ] && grep -q "sub-02" "$tmp/err"'
+$BS --quiet bids "$tmp/fmriprep" "$tmp/out" sideways 2> "$tmp/err"
+check "bids: bad analysis level: exit 1" '[ $? -eq 1 ]'
+
+# ---- BIDS-App group level over a derivatives folder
+$BS --quiet --threads 2 bids "$tmp/fmriprep" "$d" group --participants "$P" --folds 4 --steps 4 --epochs 2 --batch 4 \
+    > "$tmp/table2" 2>> "$tmp/log"
+rc=$?
+check "bids group: exit 0, three table rows" '[ $rc -eq 0 ] && [ $(grep -c "4-fold" "$tmp/table2") -eq 3 ]'
+cat "$tmp/table" "$tmp/table2"
+if [ $fails -ne 0 ]; then
+    echo "--- log"; cat "$tmp/log"
+    exit 1
+fi
+exit 0

@@ -1,0 +1,225 @@
+/* cmd_evaluate.c - `brainstage evaluate`: cross-validated (or few-shot)
+ * heads on a feature table or on vectorised FC, labels from participants.tsv.
+ * Writes PREFIX_metrics.tsv, PREFIX_metrics.json (and, for k-fold,
+ * PREFIX_predictions.tsv) and prints one table row of mean ± sd. */
+#include "cli_group.h"
+#include "brainstage/eval.h"
+#include "brainstage/fc.h"
+#include "brainstage/tensor.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void evaluate_usage(void)
+{
+    fputs("usage: brainstage evaluate (--features FEATURES.tsv|.safetensors | --fc-inputs DIR|GLOB|FILE...)\n"
+          "         --participants participants.tsv [--label COLUMN] [--head logreg|svm|mlp|ridge|centroid]\n"
+          "         [--folds K] [--shots K [--repeats N]] [--C C] [--name NAME] [--no-header] --out PREFIX\n",
+          stderr);
+}
+
+/* Classical baseline: upper triangle of each run's Pearson FC (undefined
+ * ROIs as 0), averaged over a subject's runs. */
+static int fc_features(const bs_strlist *inputs, const char *suffix, bs_features *f, bs_error *err)
+{
+    bs_strlist files = {0};
+    bs_group_series *s = NULL;
+    int n = 0, rc = BS_OK;
+    for (int i = 0; i < inputs->n && rc == BS_OK; i++)
+        rc = bs_group_expand_inputs(inputs->items[i], suffix, &files, err);
+    if (rc == BS_OK) {
+        bs_group_unique(&files);
+        rc = bs_group_read_series(&files, 0, &s, &n, err);
+    }
+    bs_strlist_free(&files);
+    if (rc)
+        return rc;
+    const int R = s[0].R;
+    const int64_t d = bs_fc_vector_length(R);
+    memset(f, 0, sizeof *f);
+    f->d = d;
+    f->X = bs_alloc_floats((size_t)n * d);
+    f->ids = calloc((size_t)n, sizeof *f->ids);
+    float *fc = bs_alloc_floats((size_t)R * R), *vec = bs_alloc_floats((size_t)d);
+    int *runs = calloc((size_t)n, sizeof *runs);
+    if (!f->X || !f->ids || !fc || !vec || !runs)
+        rc = bs_error_set(err, BS_ERR_NOMEM, "evaluate: out of memory");
+    bs_fc_options o;
+    bs_fc_options_init(&o);
+    for (int u = 0; u < n && rc == BS_OK; u++) {
+        if ((rc = bs_fc_compute(s[u].ts, s[u].T, R, &o, fc, NULL, NULL, err)))
+            break;
+        for (size_t k = 0; k < (size_t)R * R; k++)
+            if (!isfinite(fc[k]))
+                fc[k] = 0.0f;
+        bs_fc_vectorize(fc, 1, R, vec);
+        int64_t k = f->n - 1;
+        if (k < 0 || strcmp(f->ids[k], s[u].participant)) {
+            k = f->n++;
+            if (!(f->ids[k] = strdup(s[u].participant))) {
+                rc = BS_ERR_NOMEM;
+                break;
+            }
+        }
+        runs[k]++;
+        float *dst = f->X + k * d;
+        for (int64_t j = 0; j < d; j++)
+            dst[j] += (vec[j] - dst[j]) / (float)runs[k];
+    }
+    bs_free(fc);
+    bs_free(vec);
+    free(runs);
+    bs_group_series_free(s, n);
+    return rc;
+}
+
+static char *join(const char *prefix, const char *suffix)
+{
+    size_t len = strlen(prefix) + strlen(suffix) + 1;
+    char *p = malloc(len);
+    if (p)
+        snprintf(p, len, "%s%s", prefix, suffix);
+    return p;
+}
+
+int bs_cmd_evaluate(const bs_cli *cli, int argc, char **argv)
+{
+    const char *cmd = "evaluate", *features = NULL, *participants = NULL, *label = "group", *head = "logreg";
+    const char *out = NULL, *name = NULL, *suffix = BS_GROUP_TS_SUFFIX;
+    long long folds = 5, shots = 0, repeats = 10;
+    double C = 0;
+    int no_header = 0;
+    bs_strlist fc_inputs = {0};
+    for (int i = 0; i < argc; i++) {
+        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int rc = 0;
+        if (!strcmp(o, "--fc-inputs")) {
+            while (i + 1 < argc && strncmp(argv[i + 1], "--", 2))
+                bs_strlist_push(&fc_inputs, argv[++i]);
+            continue;
+        }
+        if (!strcmp(o, "--no-header")) {
+            no_header = 1;
+            continue;
+        }
+        if (!v) {
+            fprintf(stderr, "brainstage: evaluate: %s needs a value\n", o);
+            bs_strlist_free(&fc_inputs);
+            return BS_ERR_USAGE;
+        }
+        i++;
+        if (!strcmp(o, "--features")) features = v;
+        else if (!strcmp(o, "--participants")) participants = v;
+        else if (!strcmp(o, "--label")) label = v;
+        else if (!strcmp(o, "--head")) head = v;
+        else if (!strcmp(o, "--out")) out = v;
+        else if (!strcmp(o, "--name")) name = v;
+        else if (!strcmp(o, "--suffix")) suffix = v;
+        else if (!strcmp(o, "--folds")) rc = bs_group_opt_int(cmd, o, v, 2, 1000, &folds);
+        else if (!strcmp(o, "--shots")) rc = bs_group_opt_int(cmd, o, v, 1, 100000, &shots);
+        else if (!strcmp(o, "--repeats")) rc = bs_group_opt_int(cmd, o, v, 1, 100000, &repeats);
+        else if (!strcmp(o, "--C")) rc = bs_group_opt_double(cmd, o, v, 1e-12, 1e12, &C);
+        else {
+            fprintf(stderr, "brainstage: evaluate: unknown option '%s'\n", o);
+            evaluate_usage();
+            rc = BS_ERR_USAGE;
+        }
+        if (rc) {
+            bs_strlist_free(&fc_inputs);
+            return rc;
+        }
+    }
+    if ((!features) == (!fc_inputs.n) || !participants || !out) {
+        fprintf(stderr, "brainstage: evaluate: give one of --features or --fc-inputs, and --participants and --out\n");
+        bs_strlist_free(&fc_inputs);
+        return BS_ERR_USAGE;
+    }
+    bs_head_kind kind = bs_head_kind_parse(head);
+    if (kind == BS_HEAD_NONE) {
+        fprintf(stderr, "brainstage: evaluate: unknown head '%s' (logreg, svm, mlp, ridge, centroid)\n", head);
+        bs_strlist_free(&fc_inputs);
+        return BS_ERR_USAGE;
+    }
+
+    bs_error err = {0};
+    bs_features f = {0};
+    bs_labels lab = {0};
+    bs_eval_result res = {0};
+    int rc = features ? bs_features_read(features, &f, &err) : fc_features(&fc_inputs, suffix, &f, &err);
+    bs_strlist_free(&fc_inputs);
+    if (rc == BS_OK)
+        rc = bs_labels_from_participants(participants, label,
+                                         kind == BS_HEAD_RIDGE ? BS_LABELS_CONTINUOUS : BS_LABELS_CLASSES,
+                                         (const char *const *)f.ids, f.n, &lab, &err);
+    if (rc == BS_OK && kind != BS_HEAD_RIDGE && lab.n_classes < 2)
+        rc = bs_error_set(&err, BS_ERR_DATA, "%s: column %s has one class only among the %lld subjects", participants,
+                          label, (long long)f.n);
+    bs_eval_config cfg;
+    bs_eval_config_default(&cfg, kind);
+    cfg.folds = (int)folds;
+    cfg.seed = cli->seed;
+    cfg.head.seed = cli->seed;
+    if (C > 0)
+        cfg.head.C = C;
+    if (shots) {
+        cfg.protocol = BS_EVAL_FEWSHOT;
+        cfg.shots = (int)shots;
+        cfg.repeats = (int)repeats;
+    }
+    if (rc == BS_OK)
+        rc = bs_evaluate(&cfg, f.X, f.n, f.d, &lab, &res, &err);
+
+    /* all outputs or none */
+    char *p_tsv = join(out, "_metrics.tsv"), *p_json = join(out, "_metrics.json"), *p_pred = join(out, "_predictions.tsv");
+    int wrote_tsv = 0, wrote_json = 0;
+    if (rc == BS_OK && (!p_tsv || !p_json || !p_pred))
+        rc = BS_ERR_NOMEM;
+    if (rc == BS_OK)
+        rc = bs_group_mkparent(p_tsv, &err);
+    if (rc == BS_OK && (rc = bs_eval_write_tsv(&res, p_tsv, &err)) == BS_OK)
+        wrote_tsv = 1;
+    if (rc == BS_OK && (rc = bs_eval_write_json(&res, &cfg, &lab, p_json, &err)) == BS_OK)
+        wrote_json = 1;
+    if (rc == BS_OK && cfg.protocol == BS_EVAL_KFOLD)
+        rc = bs_eval_write_predictions(&res, &lab, (const char *const *)f.ids, p_pred, &err);
+    if (rc) {
+        if (wrote_tsv)
+            unlink(p_tsv);
+        if (wrote_json)
+            unlink(p_json);
+    }
+    if (rc == BS_OK) {
+        if (!no_header) {
+            printf("%-14s %-8s %-9s %5s %6s", "features", "head", "protocol", "n", "d");
+            for (int m = 0; m < res.n_metrics; m++)
+                printf("  %-15s", res.metric_names[m]);
+            printf("\n");
+        }
+        char proto[32];
+        if (cfg.protocol == BS_EVAL_FEWSHOT)
+            snprintf(proto, sizeof proto, "%d-shot", cfg.shots);
+        else
+            snprintf(proto, sizeof proto, "%d-fold", cfg.folds);
+        printf("%-14s %-8s %-9s %5lld %6lld", name ? name : features ? "features" : "fc", head, proto, (long long)res.n,
+               (long long)res.d);
+        for (int m = 0; m < res.n_metrics; m++) {
+            char cell[40];
+            snprintf(cell, sizeof cell, "%.3f ± %.3f", res.mean[m], res.sd[m]);
+            printf("  %-16s", cell); /* ± is two bytes in UTF-8 */
+        }
+        printf("\n");
+        fflush(stdout);
+    }
+    free(p_tsv);
+    free(p_json);
+    free(p_pred);
+    bs_eval_result_free(&res);
+    bs_labels_free(&lab);
+    bs_features_free(&f);
+    if (rc)
+        return bs_cli_fail(&err);
+    return 0;
+}
