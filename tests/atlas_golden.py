@@ -291,12 +291,11 @@ def case_grid(tmp, bold, img, data):
     inm = mask.ravel()
     ids = np.unique(cid[inm])
     flat = data.reshape(-1, data.shape[3]).astype(np.float64)
-    ref = np.zeros((data.shape[3], len(ids)))
-    cov = np.zeros(len(ids))
-    for r, i in enumerate(ids):
-        sel = cid == i
-        cov[r] = (sel & inm).sum() / sel.sum()
-        ref[:, r] = flat[sel & inm].mean(axis=0)
+    n_all = np.bincount(cid, minlength=ids.max() + 1)[ids]
+    n_in = np.bincount(cid[inm], minlength=ids.max() + 1)[ids]
+    cov = n_in / n_all
+    ref = np.stack([np.bincount(cid[inm], weights=flat[inm, t], minlength=ids.max() + 1)[ids] / n_in
+                    for t in range(data.shape[3])])
     ref[:, cov < 0.5] = np.nan
     rc, out, err = run("grid", bold, "size=12", "mask=auto")
     if rc:
