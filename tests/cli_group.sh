@@ -98,6 +98,14 @@ rc=$?
 check "runs too short for BrainMAE: exit $rc, one line, no checkpoint ($(cat "$tmp/err"))" \
     '[ $rc -ne 0 ] && [ $(wc -l < "$tmp/err") -eq 1 ] && [ ! -e "$tmp/x3.safetensors" ]'
 
+mkdir -p "$tmp/trmix"
+cp "$d"/sub-0[12]/func/* "$tmp/trmix/"
+printf '{"RepetitionTime": 1.0}\n' > "$tmp/trmix/sub-02_task-rest_atlas-Toy_stat-mean_timeseries.json"
+$BS --quiet pretrain brainmae --inputs "$tmp/trmix" --out "$tmp/x4.safetensors" --epochs 1 --window-s 8 2> "$tmp/err"
+rc=$?
+check "mismatched TR between runs: exit $rc, one line, no checkpoint ($(cat "$tmp/err"))" \
+    '[ $rc -ne 0 ] && [ $(wc -l < "$tmp/err") -eq 1 ] && grep -q sub-02 "$tmp/err" && [ ! -e "$tmp/x4.safetensors" ]'
+
 # ---- BIDS-App participant level: a run without its confounds is skipped
 f="$tmp/fmriprep/sub-01/func"
 mkdir -p "$f"
