@@ -123,6 +123,64 @@ check "bids: unknown participant label: exit 1" '[ $? -eq 1 ] && grep -q "sub-02
 $BS --quiet bids "$tmp/fmriprep" "$tmp/out" sideways 2> "$tmp/err"
 check "bids: bad analysis level: exit 1" '[ $? -eq 1 ]'
 
+# ---- BIDS-App participant level on a tiny NIfTI dataset (nibabel writes it):
+# two sessions of one subject plus a subject without confounds.
+PY=${PYTHON:-/usr/bin/python3}
+if "$PY" -c "import nibabel, numpy" 2> /dev/null; then
+    "$PY" - "$tmp/fp2" <<'PYEOF'
+import json, os, sys
+import nibabel as nib, numpy as np
+root = sys.argv[1]
+rng = np.random.default_rng(3)
+aff = np.diag([4.0, 4.0, 4.0, 1.0])
+lab = np.zeros((6, 6, 6), np.int16)
+lab[:3, :3], lab[3:, :3], lab[:3, 3:], lab[3:, 3:] = 1, 2, 3, 4
+os.makedirs(f"{root}/atlas")
+nib.save(nib.Nifti1Image(lab, aff), f"{root}/atlas/atlas-Four_space-MNI152NLin2009cAsym_dseg.nii.gz")
+for sub, ses in (("01", "1"), ("01", "2"), ("02", None)):
+    d = f"{root}/sub-{sub}" + (f"/ses-{ses}" if ses else "") + "/func"
+    os.makedirs(d)
+    ent = f"sub-{sub}" + (f"_ses-{ses}" if ses else "") + "_task-rest"
+    bold = rng.standard_normal((6, 6, 6, 40)).astype(np.float32) + 100
+    img = nib.Nifti1Image(bold, aff)
+    img.header.set_xyzt_units("mm", "sec")
+    img.header["pixdim"][4] = 2.0
+    nib.save(img, f"{d}/{ent}_space-MNI152NLin2009cAsym_desc-preproc_bold.nii.gz")
+    nib.save(nib.Nifti1Image(np.ones((6, 6, 6), np.uint8), aff), f"{d}/{ent}_space-MNI152NLin2009cAsym_desc-brain_mask.nii.gz")
+    json.dump({"RepetitionTime": 2.0}, open(f"{d}/{ent}_space-MNI152NLin2009cAsym_desc-preproc_bold.json", "w"))
+    if sub == "01":
+        with open(f"{d}/{ent}_desc-confounds_timeseries.tsv", "w") as f:
+            f.write("global_signal\tframewise_displacement\n")
+            for t in range(40):
+                f.write(f"{rng.standard_normal():.4f}\t{'n/a' if t == 0 else '0.1'}\n")
+PYEOF
+    cat > "$tmp/ts.pipeline" <<'PEOF'
+stage bold  nifti-source path=${bold}
+stage ts    atlas-label  input=bold atlas=${atlas} mask=${mask}
+stage clean clean        input=ts confounds=${confounds} strategy=custom columns=global_signal band=0,0 fd_max=0
+sink  clean tsv          path=${out}/${entities}_atlas-${atlas_name}_stat-mean_timeseries.tsv
+PEOF
+    $BS --quiet bids "$tmp/fp2" "$tmp/out2" participant --pipeline "$tmp/ts.pipeline" --nthreads 1 \
+        > "$tmp/log2" 2> "$tmp/err"
+    rc=$?
+    o1="$tmp/out2/sub-01/ses-1/func/sub-01_ses-1_task-rest_space-MNI152NLin2009cAsym_atlas-Four_stat-mean_timeseries"
+    o2="$tmp/out2/sub-01/ses-2/func/sub-01_ses-2_task-rest_space-MNI152NLin2009cAsym_atlas-Four_stat-mean_timeseries"
+    check "bids participant: sessions processed, sub-02 skipped, exit 1 ($(cat "$tmp/err"))" \
+        '[ $rc -eq 1 ] && [ -s "$o1.tsv" ] && [ -s "$o2.tsv" ] && grep -q "sub-02.*confounds" "$tmp/err" && [ ! -e "$tmp/out2/sub-02" ]'
+    check "bids participant: 40 volumes x 4 ROIs, TR sidecar" \
+        '[ $(wc -l < "$o1.tsv") -eq 41 ] && [ $(head -1 "$o1.tsv" | awk -F"\t" "{print NF}") -eq 4 ] && grep -q "\"RepetitionTime\": 2" "$o1.json"'
+    check "bids participant: derivative dataset_description.json" \
+        'grep -q "\"DatasetType\": \"derivative\"" "$tmp/out2/dataset_description.json" && grep -q GeneratedBy "$tmp/out2/dataset_description.json"'
+    $BS --quiet bids "$tmp/fp2" "$tmp/out3" participant --pipeline "$tmp/ts.pipeline" --participant-label sub-01 \
+        --session-id 2 > /dev/null 2> "$tmp/err"
+    check "bids participant: --participant-label sub-01 --session-id 2 selects one run, exit 0" \
+        '[ $? -eq 0 ] && [ ! -e "$tmp/out3/sub-01/ses-1" ] && [ -d "$tmp/out3/sub-01/ses-2/func" ]'
+elif [ "${BRAINSTAGE_REQUIRE_PYTHON:-0}" = 1 ]; then
+    bad "nibabel/numpy not importable by $PY (BRAINSTAGE_REQUIRE_PYTHON=1)"
+else
+    echo "skip: participant level on NIfTI (no nibabel for $PY)"
+fi
+
 # ---- BIDS-App group level over a derivatives folder
 $BS --quiet --threads 2 bids "$tmp/fmriprep" "$d" group --participants "$P" --folds 4 --steps 4 --epochs 2 --batch 4 \
     > "$tmp/table2" 2>> "$tmp/log"
