@@ -33,6 +33,11 @@ char *bs_temp_path_for(const char *final_path, bs_error *err)
         free(tmp);
         return NULL;
     }
+    /* mkstemp creates 0600; outputs are ordinary files, 0666 less the umask. */
+    mode_t mask = umask(0);
+    umask(mask);
+    int chmod_rc = fchmod(fd, 0666 & ~mask);
+    (void)chmod_rc; /* not fatal: the file stays ours and usable */
     close(fd);
     /* Rename the unique stub to "<dir>.tmp.XXXXXX.<base>" so the extension survives. */
     size_t full_len = strlen(tmp) + 1 + strlen(base) + 1;

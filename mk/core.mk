@@ -9,6 +9,7 @@ libbrainstage_la_SOURCES += \
 	core/fileio.c \
 	core/tsv.c \
 	core/suggest.c \
+	core/init.c \
 	core/params.c \
 	core/registry.c \
 	core/pipeline_parse.c \

@@ -19,7 +19,7 @@ typedef struct bs_atomic_file {
     char *temp_path;
 } bs_atomic_file;
 
-/* Creates "<dir>/.<name>.tmp.XXXXXX" (mode 0644 after umask). */
+/* Creates "<dir>/.tmp.XXXXXX.<name>" (mode 0666 less the umask). */
 int bs_atomic_open(bs_atomic_file *f, const char *final_path, bs_error *err);
 /* Flushes, fsyncs, closes and renames into place; on any failure removes
  * the temporary and reports which step failed (e.g. disk full). */
