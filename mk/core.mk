@@ -10,6 +10,7 @@ libbrainstage_la_SOURCES += \
 	core/tsv.c \
 	core/suggest.c \
 	core/init.c \
+	core/blas_tune.c \
 	core/params.c \
 	core/registry.c \
 	core/pipeline_parse.c \
@@ -19,6 +20,7 @@ brainstageinclude_HEADERS += \
 	core/brainstage/error.h \
 	core/brainstage/tensor.h \
 	core/brainstage/log.h \
+	core/brainstage/blas.h \
 	core/brainstage/rng.h \
 	core/brainstage/data.h \
 	core/brainstage/fileio.h \

@@ -44,7 +44,7 @@ NIPY=/usr/lib/python3/dist-packages/nipy/testing/functional.nii.gz
 }
 
 checks=$((checks + 1))
-"$BS" --version | grep -q "^brainstage .* (plugin ABI 1\.0)$" || fail "--version"
+"$BS" --version | grep -q "^brainstage .* (plugin ABI 1\.0, OpenBLAS kernels [^)]*)$" || fail "--version"
 checks=$((checks + 1))
 "$BS" --help | grep -q "^  run PIPELINE" || fail "--help"
 expect 2 "unknown option '--frobnicate'" "$BS" --frobnicate
@@ -138,6 +138,18 @@ expect 10 "late_fail.pipeline:4:1: stage 'f' (test-fail): planned failure" \
 checks=$((checks + 1))
 [ ! -e "$work/o/early.tsv" ] || fail "early.tsv written although the run failed"
 [ -z "$(ls -A "$work/o" 2>/dev/null)" ] || fail "leftovers after failed run: $(ls -A "$work/o")"
+
+# OpenBLAS kernel choice: the user's OPENBLAS_CORETYPE wins; the automatic
+# choice only ever raises a pre-AVX2 fallback (brainstage(1), ENVIRONMENT).
+checks=$((checks + 1))
+got=$(OPENBLAS_CORETYPE=Prescott "$BS" --print-blas-coretype)
+[ "$got" = Prescott ] || fail "OPENBLAS_CORETYPE=Prescott not respected: '$got'"
+checks=$((checks + 1))
+own=$(env -u OPENBLAS_CORETYPE BRAINSTAGE_BLAS_AUTO=0 "$BS" --print-blas-coretype)
+auto=$(env -u OPENBLAS_CORETYPE "$BS" --print-blas-coretype)
+case "$auto" in "$own" | Haswell | SkylakeX) ;; *) fail "automatic BLAS choice '$auto' (OpenBLAS chose '$own')" ;; esac
+checks=$((checks + 1))
+"$BS" --version | grep -q "OpenBLAS kernels $auto" || fail "--version does not name the kernels: $("$BS" --version)"
 
 echo "$checks checks, $fails failures"
 [ "$fails" -eq 0 ]

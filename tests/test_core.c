@@ -1,6 +1,7 @@
 /* test_core.c - tensors, errors, RNG streams, TSV, atomic files, BIDS names,
  * data attributes. */
 #include "brainstage/bids.h"
+#include "brainstage/blas.h"
 #include "brainstage/data.h"
 #include "brainstage/fileio.h"
 #include "brainstage/rng.h"
@@ -223,6 +224,26 @@ static void test_data(void)
     bs_data_free(e);
 }
 
+/* The automatic kernel choice never overrides the user's OPENBLAS_CORETYPE and
+ * only names families OpenBLAS 0.3.21+ knows. */
+static void test_blas_choice(void)
+{
+    const char *name = bs_blas_corename();
+    CHECK(name && *name);
+    char *saved = getenv("OPENBLAS_CORETYPE") ? strdup(getenv("OPENBLAS_CORETYPE")) : NULL;
+    setenv("OPENBLAS_CORETYPE", "Prescott", 1);
+    CHECK(bs_blas_better_coretype() == NULL);
+    unsetenv("OPENBLAS_CORETYPE");
+    const char *better = bs_blas_better_coretype();
+    CHECK_MSG(!better || !strcmp(better, "Haswell") || !strcmp(better, "SkylakeX"), "%s", better);
+    /* Once OpenBLAS runs the AVX2/AVX-512 kernels there is nothing to raise. */
+    if (!strcmp(name, "SkylakeX") || !strcmp(name, "Haswell"))
+        CHECK(better == NULL);
+    if (saved)
+        setenv("OPENBLAS_CORETYPE", saved, 1);
+    free(saved);
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir)) {
@@ -235,6 +256,7 @@ int main(void)
     test_atomic();
     test_bids();
     test_data();
+    test_blas_choice();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0)

@@ -2,9 +2,12 @@
 #include "config.h"
 #include "cli.h"
 
+#include "brainstage/blas.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void usage(FILE *to)
 {
@@ -26,13 +29,36 @@ static void usage(FILE *to)
           "  --seed N      run seed for every random draw (default 42)\n"
           "  --quiet       no progress bars and no informational messages\n"
           "  --verbose     debug messages\n"
-          "  --version     print the version and exit\n"
+          "  --version     print the version (and the BLAS kernels in use) and exit\n"
+          "  --print-blas-coretype  print the OpenBLAS kernel family in use and exit\n"
           "  --help        print this help and exit\n"
           "\n"
           "Exit status: 0 success, 2 usage, 3 I/O, 4 malformed input, 5 unsupported input,\n"
           "6 pipeline error, 7 plugin error, 8 numerical error, 9 out of memory, 10 inconsistent\n"
           "inputs, 1 internal error. See brainstage(1).\n",
           to);
+}
+
+/* OpenBLAS fixes its kernels when it is loaded, before main runs: when it
+ * fell back to generic kernels that this CPU outgrows (see brainstage/blas.h),
+ * run this program again with OPENBLAS_CORETYPE set.  Only returns when there
+ * is nothing to do, the user opted out, or exec failed. */
+static void reexec_with_better_blas(char **argv, int verbose)
+{
+    const char *opt = getenv("BRAINSTAGE_BLAS_AUTO");
+    if (opt && !strcmp(opt, "0"))
+        return;
+    const char *better = bs_blas_better_coretype();
+    if (!better)
+        return;
+    if (verbose)
+        fprintf(stderr, "brainstage: debug: OpenBLAS chose generic '%s' kernels on this CPU; running again with "
+                        "OPENBLAS_CORETYPE=%s (BRAINSTAGE_BLAS_AUTO=0 turns this off)\n",
+                bs_blas_corename(), better);
+    if (setenv("OPENBLAS_CORETYPE", better, 1) != 0)
+        return;
+    execv("/proc/self/exe", argv);
+    unsetenv("OPENBLAS_CORETYPE"); /* exec failed: carry on with what we have */
 }
 
 static int parse_count(const char *opt, const char *text, long long min, long long *out)
@@ -58,7 +84,13 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         } else if (!strcmp(a, "--version") || !strcmp(a, "-V")) {
-            printf("brainstage %s (plugin ABI %u.%u)\n", PACKAGE_VERSION, BS_PLUGIN_ABI_MAJOR, BS_PLUGIN_ABI_MINOR);
+            reexec_with_better_blas(argv, 0);
+            printf("brainstage %s (plugin ABI %u.%u, OpenBLAS kernels %s)\n", PACKAGE_VERSION, BS_PLUGIN_ABI_MAJOR,
+                   BS_PLUGIN_ABI_MINOR, bs_blas_corename());
+            return 0;
+        } else if (!strcmp(a, "--print-blas-coretype")) {
+            reexec_with_better_blas(argv, 0);
+            puts(bs_blas_corename());
             return 0;
         } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
             cli.quiet = 1;
@@ -83,6 +115,7 @@ int main(int argc, char **argv)
         usage(stderr);
         return BS_ERR_USAGE;
     }
+    reexec_with_better_blas(argv, cli.verbose);
     bs_cli_setup(&cli);
     const char *cmd = argv[i];
     int nargs = argc - i - 1;
