@@ -46,8 +46,8 @@ EXTRA_DIST += tests/atlas_golden.py
 # BENCH_DIR (default /tmp/brainstage-bench-parcellate, ~0.6 GB).
 EXTRA_DIST += bench/parcellate/bench_parcellate.py
 BENCH_DIR = /tmp/brainstage-bench-parcellate
-bench-parcellate: tests/atlas_run$(EXEEXT) plugins/atlas_label.la
-	BRAINSTAGE_DATA_DIR='$(abs_top_srcdir)' $(PYTHON) $(srcdir)/bench/parcellate/bench_parcellate.py \
+bench-parcellate: tests/atlas_run$(EXEEXT) plugins/atlas_label.la brainstage$(EXEEXT)
+	$(BLAS_KERNELS_ENV) BRAINSTAGE_DATA_DIR='$(abs_top_srcdir)' $(PYTHON) $(srcdir)/bench/parcellate/bench_parcellate.py \
 	  --run '$(abs_top_builddir)/tests/atlas_run' --module '$(abs_top_builddir)/plugins/.libs/atlas_label.so' \
 	  --dir '$(BENCH_DIR)' --python '$(PYTHON)'
 .PHONY: bench-parcellate

@@ -42,7 +42,7 @@ EXTRA_DIST += tests/heads_common.py tests/heads_sklearn.py tests/eval_sklearn.py
 
 # ---- benchmark (not part of make check) ----
 # 5-fold CV of each head on 200 x 4950 FC features, brainstage vs sklearn.
-bench-heads: tests/test_heads_tool
-	top_builddir='$(abs_top_builddir)' $(PYTHON) $(top_srcdir)/bench/heads/bench_heads.py
+bench-heads: tests/test_heads_tool brainstage$(EXEEXT)
+	$(BLAS_KERNELS_ENV) top_builddir='$(abs_top_builddir)' $(PYTHON) $(top_srcdir)/bench/heads/bench_heads.py
 .PHONY: bench-heads
 EXTRA_DIST += bench/heads/bench_heads.py

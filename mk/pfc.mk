@@ -19,7 +19,7 @@ EXTRA_DIST += tests/pfc_golden.py tests/pfc_stage.py docs/pfc.md
 
 
 # Not part of `make check`: one run prints brainstage vs numpy pFC/s.
-bench-pfc: tests/test_pfc_tool
-	top_builddir='$(abs_top_builddir)' $(PYTHON) $(top_srcdir)/bench/pfc/bench_pfc.py
+bench-pfc: tests/test_pfc_tool brainstage$(EXEEXT)
+	$(BLAS_KERNELS_ENV) top_builddir='$(abs_top_builddir)' $(PYTHON) $(top_srcdir)/bench/pfc/bench_pfc.py
 .PHONY: bench-pfc
 EXTRA_DIST += bench/pfc/bench_pfc.py

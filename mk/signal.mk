@@ -30,6 +30,6 @@ plugins_fc_la_LIBADD = $(PLUGIN_LIBADD)
 
 # Benchmark (not part of make check): clean + fc vs a numpy/scipy peer.
 EXTRA_DIST += bench/clean/bench_clean.py
-bench-clean: tests/test_clean_tool
-	top_builddir='$(abs_top_builddir)' OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(PYTHON) $(srcdir)/bench/clean/bench_clean.py
+bench-clean: tests/test_clean_tool brainstage$(EXEEXT)
+	$(BLAS_KERNELS_ENV) top_builddir='$(abs_top_builddir)' OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(PYTHON) $(srcdir)/bench/clean/bench_clean.py
 .PHONY: bench-clean

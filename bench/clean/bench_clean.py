@@ -20,6 +20,9 @@ import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import blas_info  # noqa: E402
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests"))
 import clean_reference as ref  # noqa: E402  (the golden-test reference pipeline)
 
@@ -70,6 +73,7 @@ def main():
     py_lw = best_of(lambda: ledoit_wolf(z))
     print(f"input: T={T} volumes x R={R} ROIs, 36P ({len(ref.select(names, table, '36P', []).T)} regressors), "
           f"band 0.01-0.08 Hz order 2, FD censoring (kept {cleaned.shape[0]})")
+    print(blas_info.describe())
     print(f"threads: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'default')}")
     for label, b, q in (("clean", bs_clean, py_clean), ("fc pearson", bs_fc, py_fc), ("fc ledoit_wolf", bs_lw, py_lw)):
         print(f"{label:15s} brainstage {b * 1000:8.1f} ms (compute)   "

@@ -20,6 +20,9 @@ import time
 import warnings
 
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import blas_info  # noqa: E402
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import roc_auc_score
 from sklearn.neural_network import MLPClassifier
@@ -69,6 +72,7 @@ configs = {
                                   max_iter=args.mlp_epochs, tol=0, n_iter_no_change=10**6, random_state=0)),
 }
 threads = os.environ.get("OMP_NUM_THREADS", "default")
+print(blas_info.describe())
 print(f"# heads benchmark: {n} subjects x {d} features (R={R}), 5-fold CV, OMP/BLAS threads {threads}")
 print(f"{'head':8s} {'brainstage_s':>12s} {'sklearn_s':>10s} {'ratio':>7s} {'auc_bs':>8s} {'auc_sk':>8s}")
 for head in args.heads.split(","):

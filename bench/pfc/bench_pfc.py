@@ -21,6 +21,9 @@ import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import blas_info  # noqa: E402
+
 BUILD = os.environ.get("top_builddir", ".")
 TOOL = os.path.join(BUILD, "tests", "test_pfc_tool")
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
@@ -71,6 +74,7 @@ def main():
                                     check=True).stdout.split()[1]) for _ in range(2))
     print(f"pFC benchmark: {THREADS} thread(s), {os.cpu_count()} CPU(s), load average {load:.1f}"
           f"{'  (machine under load: figures are pessimistic)' if load > 1.5 * (os.cpu_count() or 1) / 2 else ''}")
+    print(blas_info.describe())
     print(f"sgemm peak (2048^3, {THREADS} threads): {peak:.1f} GFLOP/s")
     print(f"{'R':>4} {'T':>5} {'keep':>5} {'brainstage pFC/s':>17} {'numpy pFC/s':>12} {'ratio':>7} "
           f"{'GFLOP/s':>8} {'% peak':>7}")
