@@ -14,6 +14,7 @@
 #define _GNU_SOURCE 1
 #include "config.h"
 #include "cli_group.h"
+#include "brainstage/atlas.h"
 #include "brainstage/bids.h"
 #include "brainstage/fileio.h"
 #include "brainstage/log.h"
@@ -254,9 +255,7 @@ static void atlas_from_file(const char *path, atlas_choice *c)
         c->labels = tsv;
     else
         free(tsv);
-    c->name = bs_bids_entity(path, "atlas");
-    if (!c->name)
-        c->name = strdup("custom");
+    c->name = bs_atlas_label_from_path(path); /* the atlas stage's own default label */
     free(stem);
     free(dir);
 }
@@ -277,9 +276,13 @@ static void choose_atlas(const bids_args *a, atlas_choice *c)
         globfree(&g);
     }
     free(pat);
-    if (!c->image && a->atlas) { /* a catalog name (aal, harvardoxford, ...) */
+    if (!c->image && a->atlas) { /* a catalog name (aal, harvardoxford, ...): its descriptor's label */
+        bs_atlas_spec spec;
+        bs_error err = {0};
         c->image = strdup(a->atlas);
-        c->name = strdup(a->atlas);
+        c->name = strdup(bs_atlas_resolve(a->atlas, NULL, &spec, &err) == BS_OK ? spec.bids_name : a->atlas);
+        if (!err.code)
+            bs_atlas_spec_free(&spec);
     }
 }
 
