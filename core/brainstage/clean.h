@@ -122,6 +122,7 @@ typedef struct bs_clean_result {
     int64_t n_dummy;      /* volumes dropped at the start */
     int64_t n_flagged;    /* volumes above the FD threshold (after dummy removal) */
     int n_nan_columns;    /* columns left NaN (NaN in the input) */
+    int n_constant_columns; /* zero-variance input columns, written constant (0 if the mean is removed) */
 } bs_clean_result;
 
 /* ts: n_rows x n_cols float32 (row-major).  tr: seconds (needed only when a
