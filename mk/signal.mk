@@ -27,6 +27,10 @@ check_PROGRAMS += tests/test_clean_errors
 tests_test_clean_errors_LDADD = $(tests_ldadd)
 TESTS += tests/test_clean_errors
 
+check_PROGRAMS += tests/test_clean_acompcor
+tests_test_clean_acompcor_LDADD = $(tests_ldadd)
+TESTS += tests/test_clean_acompcor
+
 pkglib_LTLIBRARIES += plugins/clean.la plugins/fc.la
 plugins_clean_la_SOURCES = plugins/clean/clean_stage.c
 plugins_clean_la_LDFLAGS = $(PLUGIN_LDFLAGS)
