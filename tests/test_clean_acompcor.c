@@ -11,19 +11,9 @@
 
 #include "brainstage/clean.h"
 #include "brainstage/log.h"
+#include "testutil.h"
 
-static int failures;
 static int warnings;
-
-#define CHECK(cond, ...)                                                    \
-    do {                                                                    \
-        if (!(cond)) {                                                      \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);            \
-            fprintf(stderr, __VA_ARGS__);                                   \
-            fputc('\n', stderr);                                            \
-            failures++;                                                     \
-        }                                                                   \
-    } while (0)
 
 static void count_warnings(bs_log_level level, const char *message, void *user)
 {
@@ -94,13 +84,13 @@ int main(void)
 
     /* No JSON: the split strategy cannot know the tissue of a component. */
     bs_confounds *c = bs_confounds_load(tsv, BS_CLEAN_ACOMPCOR_WMCSF, NULL, 5, &err);
-    CHECK(!c && err.code == BS_ERR_IO && strstr(err.message, json) && strstr(err.message, "Mask") &&
+    CHECK_MSG(!c && err.code == BS_ERR_IO && strstr(err.message, json) && strstr(err.message, "Mask") &&
               !strchr(err.message, '\n'), "missing JSON: %s", err.message);
     printf("ok: missing JSON -> %s\n", err.message);
 
     write_json(json, 1);
     bs_clean_strategy s;
-    CHECK(bs_clean_strategy_parse("acompcorwmcsf", &s, &err) == BS_OK && s == BS_CLEAN_ACOMPCOR_WMCSF,
+    CHECK_MSG(bs_clean_strategy_parse("acompcorwmcsf", &s, &err) == BS_OK && s == BS_CLEAN_ACOMPCOR_WMCSF,
           "parse: %s", err.message);
     warnings = 0;
     c = bs_confounds_load(tsv, BS_CLEAN_ACOMPCOR_WMCSF, NULL, 5, &err);
@@ -112,18 +102,18 @@ int main(void)
         "cosine00", "cosine01",
     };
     int n_want = (int)(sizeof want / sizeof want[0]);
-    CHECK(c && c->n_cols == n_want, "selected %d columns, want %d (%s)", c ? c->n_cols : -1, n_want, err.message);
+    CHECK_MSG(c && c->n_cols == n_want, "selected %d columns, want %d (%s)", c ? c->n_cols : -1, n_want, err.message);
     for (int i = 0; c && i < c->n_cols && i < n_want; i++)
-        CHECK(!strcmp(c->names[i], want[i]), "column %d: %s, want %s", i, c->names[i], want[i]);
-    CHECK(warnings == 1, "one warning for 3 < 5 CSF components, got %d", warnings);
-    CHECK(c && c->n_rows == 40 && c->values[0 * c->n_cols + 1] == 0.0 && c->fd && c->fd[0] == 0.0,
+        CHECK_MSG(!strcmp(c->names[i], want[i]), "column %d: %s, want %s", i, c->names[i], want[i]);
+    CHECK_MSG(warnings == 1, "one warning for 3 < 5 CSF components, got %d", warnings);
+    CHECK_MSG(c && c->n_rows == 40 && c->values[0 * c->n_cols + 1] == 0.0 && c->fd && c->fd[0] == 0.0,
           "first-row n/a -> 0");
     bs_confounds_free(c);
     printf("ok: aCompCorWMCSF selects 12 motion, 5 WM, 3 CSF, 2 cosine columns\n");
 
     /* acompcor_n per tissue. */
     c = bs_confounds_load(tsv, BS_CLEAN_ACOMPCOR_WMCSF, NULL, 2, &err);
-    CHECK(c && c->n_cols == 12 + 2 + 2 + 2 && !strcmp(c->names[13], "a_comp_cor_04") &&
+    CHECK_MSG(c && c->n_cols == 12 + 2 + 2 + 2 && !strcmp(c->names[13], "a_comp_cor_04") &&
               !strcmp(c->names[15], "a_comp_cor_01"), "acompcor_n 2: %d columns (%s)", c ? c->n_cols : -1,
           err.message);
     bs_confounds_free(c);
@@ -131,20 +121,18 @@ int main(void)
     /* A tissue without components: error naming the JSON and the mask. */
     write_json(json, 0);
     c = bs_confounds_load(tsv, BS_CLEAN_ACOMPCOR_WMCSF, NULL, 5, &err);
-    CHECK(!c && err.code == BS_ERR_FORMAT && strstr(err.message, "\"Mask\": \"WM\"") && strstr(err.message, json),
+    CHECK_MSG(!c && err.code == BS_ERR_FORMAT && strstr(err.message, "\"Mask\": \"WM\"") && strstr(err.message, json),
           "no WM: %s", err.message);
     printf("ok: no WM components -> %s\n", err.message);
 
     /* The plain strategy is unchanged: the first n a_comp_cor, no metadata. */
     c = bs_confounds_load(tsv, BS_CLEAN_ACOMPCOR, NULL, 5, &err);
-    CHECK(c && c->n_cols == 17 && !strcmp(c->names[12], "a_comp_cor_00") && !strcmp(c->names[16], "a_comp_cor_04"),
+    CHECK_MSG(c && c->n_cols == 17 && !strcmp(c->names[12], "a_comp_cor_00") && !strcmp(c->names[16], "a_comp_cor_04"),
           "aCompCor: %d columns (%s)", c ? c->n_cols : -1, err.message);
     bs_confounds_free(c);
 
     unlink(tsv);
     unlink(json);
     rmdir(dir);
-    if (failures)
-        fprintf(stderr, "%d check(s) failed\n", failures);
-    return failures ? 1 : 0;
+    return TEST_RESULT();
 }
