@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "brainstage/bids.h"
 #include "brainstage/tsv.h"
 
 #ifndef BS_DATA_DIR
@@ -61,7 +62,7 @@ static char *stem_of(const char *path)
     return s;
 }
 
-/* BIDS entity values are alphanumeric. */
+/* BIDS entity values are alphanumeric: s without its other characters. */
 static char *bids_value(const char *s)
 {
     char *o = malloc(strlen(s) + 1);
@@ -73,6 +74,63 @@ static char *bids_value(const char *s)
             o[n++] = *s;
     o[n] = '\0';
     return o;
+}
+
+int bs_atlas_label_check(const char *label, const char *what, bs_error *err)
+{
+    const char *s = label ? label : "";
+    for (const char *c = s; *c; c++)
+        if (!isalnum((unsigned char)*c))
+            return bs_error_set(err, BS_ERR_USAGE, "%s '%s': a BIDS atlas label may contain letters and digits only "
+                                "(e.g. %s)", what, s, "Schaefer400");
+    if (!*s)
+        return bs_error_set(err, BS_ERR_USAGE, "%s: empty (a BIDS atlas label needs letters or digits)", what);
+    return BS_OK;
+}
+
+/* A BIDS name is key-value pairs joined by '_', then a suffix: every
+ * '_'-separated part before the last one has a '-'. */
+static int bids_like(const char *stem)
+{
+    int parts = 0;
+    for (const char *p = stem; *p;) {
+        const char *end = strchr(p, '_');
+        if (!end)
+            return parts > 0;
+        const char *dash = memchr(p, '-', (size_t)(end - p));
+        if (!dash || dash == p || dash + 1 == end)
+            return 0;
+        parts++;
+        p = end + 1;
+    }
+    return 0;
+}
+
+char *bs_atlas_label_from_path(const char *path)
+{
+    /* A BIDS-named atlas file (tpl-X_atlas-Schaefer400_..._dseg.nii.gz, or an
+     * older seg- name) already carries its label. */
+    static const char *const keys[] = {"atlas", "seg"};
+    char *stem = stem_of(path);
+    if (!stem)
+        return NULL;
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0] && bids_like(stem); k++) {
+        char *v = bs_bids_entity(path, keys[k]);
+        char *clean = v ? bids_value(v) : NULL;
+        free(v);
+        if (clean && *clean) {
+            free(stem);
+            return clean;
+        }
+        free(clean);
+    }
+    char *label = bids_value(stem);
+    free(stem);
+    if (label && !*label) { /* nothing alphanumeric in the name */
+        free(label);
+        label = strdup("custom");
+    }
+    return label;
 }
 
 static char *join_relative(const char *descriptor, const char *value)
@@ -172,6 +230,12 @@ static int read_descriptor(const char *path, bs_atlas_spec *out, bs_error *err)
         return rc;
     if (!out->name)
         out->name = stem_of(path);
+    if (out->bids_name && bs_atlas_label_check(out->bids_name, "bids_name", err)) {
+        if (!err)
+            return BS_ERR_FORMAT;
+        err->code = BS_ERR_FORMAT; /* a malformed descriptor, not a bad command line */
+        return bs_error_prefix(err, "%s: ", path);
+    }
     if (!out->bids_name && out->name)
         out->bids_name = bids_value(out->name);
     if (!out->type)
@@ -217,7 +281,7 @@ int bs_atlas_resolve(const char *name_or_path, const char *labels, bs_atlas_spec
     } else if (is_nifti_name(name_or_path) || strchr(name_or_path, '/')) {
         out->image = strdup(name_or_path);
         out->name = stem_of(name_or_path);
-        out->bids_name = out->name ? bids_value(out->name) : NULL;
+        out->bids_name = bs_atlas_label_from_path(name_or_path);
         out->type = strdup("label");
         if (!out->image || !out->name || !out->bids_name || !out->type)
             rc = bs_error_set(err, BS_ERR_NOMEM, "out of memory");

@@ -517,8 +517,11 @@ bs_parcellation *bs_parcellation_grid(const bs_nifti_header *bold, const char *b
         cell_roi[id] = inside[id] > 0 ? n_rois++ : -1;
         n_entries += (int64_t)inside[id];
     }
-    char name[64];
+    char name[64]; /* a BIDS label: letters and digits only, so 2.5 mm -> grid2p5 */
     snprintf(name, sizeof name, "grid%g", size_mm);
+    for (char *c = name; *c; c++)
+        if (*c == '.')
+            *c = 'p';
     p = parcellation_new(n_rois, bold->nvox, name, err);
     cov_in = calloc((size_t)n_rois + 1, sizeof *cov_in);
     cov_total = calloc((size_t)n_rois + 1, sizeof *cov_total);

@@ -3,6 +3,7 @@
  * run into a timeseries bs_data with ROI names, coverage and TR. */
 #include "brainstage/atlas.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -58,10 +59,40 @@ int bs_atlas_load_mask(const char *param, const char *bold_path, const bs_nifti_
     return *mask ? BS_OK : (err ? err->code : BS_ERR_IO);
 }
 
+int bs_atlas_naming_check(const bs_atlas_naming *naming, bs_error *err)
+{
+    if (naming->label && *naming->label && bs_atlas_label_check(naming->label, "atlas_name", err))
+        return BS_ERR_USAGE;
+    if (naming->entity && strcmp(naming->entity, "atlas") != 0 && strcmp(naming->entity, "seg") != 0)
+        return bs_error_set(err, BS_ERR_USAGE, "naming '%s': expected atlas or seg", naming->entity);
+    return BS_OK;
+}
+
+/* Sets atlas, atlas_entity and atlas_file on the stage's output. */
+static int set_naming(bs_data *d, const bs_parcellation *p, const bs_atlas_naming *naming, bs_error *err)
+{
+    const char *label = naming && naming->label && *naming->label ? naming->label : p->atlas_name;
+    const char *entity = naming && naming->entity ? naming->entity : "atlas";
+    size_t len = strlen(entity) + strlen(label) + 2;
+    char *pair = malloc(len);
+    if (!pair)
+        return bs_error_set(err, BS_ERR_NOMEM, "out of memory");
+    snprintf(pair, len, "%s-%s", entity, label);
+    int rc = bs_data_set_attr(d, "atlas", label, err);
+    if (!rc)
+        rc = bs_data_set_attr(d, "atlas_entity", pair, err);
+    if (!rc && naming && naming->source)
+        rc = bs_data_set_attr(d, "atlas_file", naming->source, err);
+    free(pair);
+    return rc;
+}
+
 int bs_atlas_stage_output(const bs_data *bold, const bs_parcellation *p, double min_coverage, int prefetch,
-                          bs_data **out, bs_error *err)
+                          const bs_atlas_naming *naming, bs_data **out, bs_error *err)
 {
     *out = NULL;
+    if (naming && bs_atlas_naming_check(naming, err))
+        return err->code;
     bs_parcellate_stats st;
     bs_tensor *ts = bs_parcellate(bold->volume, p, min_coverage, prefetch, &st, err);
     if (!ts)
@@ -75,7 +106,7 @@ int bs_atlas_stage_output(const bs_data *bold, const bs_parcellation *p, double 
     if (!rc)
         rc = bs_data_set_coverage(d, p->n_rois, p->coverage, err);
     if (!rc)
-        rc = bs_data_set_attr(d, "atlas", p->atlas_name, err);
+        rc = set_naming(d, p, naming, err);
     if (rc) {
         bs_data_free(d);
         return rc;

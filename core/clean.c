@@ -108,6 +108,36 @@ static int interpolate_and_filter(double *M, int64_t n, int64_t cols, const unsi
     return BS_OK;
 }
 
+/* flat[c] = 1 for a valid column whose spread is zero up to float32
+ * rounding of its level (the criterion fc uses for undefined ROIs);
+ * level[c] = its mean.  ts is T x n_cols, row-major; ss is n_cols of
+ * scratch.  Returns the count. */
+static int find_constant_columns(const float *ts, int64_t T, int n_cols, const int *valid, double *level,
+                                 double *ss, unsigned char *flat)
+{
+    for (int c = 0; c < n_cols; c++)
+        level[c] = ss[c] = 0.0;
+    for (int64_t t = 0; t < T; t++)
+        for (int c = 0; c < n_cols; c++)
+            if (valid[c])
+                level[c] += ts[t * n_cols + c];
+    for (int c = 0; c < n_cols; c++)
+        level[c] /= (double)T;
+    for (int64_t t = 0; t < T; t++)
+        for (int c = 0; c < n_cols; c++)
+            if (valid[c]) {
+                double d = ts[t * n_cols + c] - level[c];
+                ss[c] += d * d;
+            }
+    int n = 0;
+    for (int c = 0; c < n_cols; c++) {
+        double sd = sqrt(ss[c] / (double)T);
+        flat[c] = valid[c] && (ss[c] == 0.0 || !(sd > 1e-6 * fabs(level[c])));
+        n += flat[c];
+    }
+    return n;
+}
+
 int bs_clean(const float *ts, int64_t n_rows, int n_cols, double tr, const bs_confounds *conf,
              const bs_clean_options *opt, bs_clean_result *res, bs_error *err)
 {
@@ -157,7 +187,8 @@ int bs_clean(const float *ts, int64_t n_rows, int n_cols, double tr, const bs_co
     int rc = BS_OK;
     unsigned char *keep = malloc((size_t)T);
     int *valid = malloc((size_t)n_cols * sizeof(int));
-    double *Y = NULL, *X = NULL;
+    double *Y = NULL, *X = NULL, *level = NULL;
+    unsigned char *flat = NULL;
     if (!keep || !valid) {
         rc = bs_error_set(err, BS_ERR_NOMEM, "clean: out of memory");
         goto done;
@@ -207,6 +238,15 @@ int bs_clean(const float *ts, int64_t n_rows, int n_cols, double tr, const bs_co
     if (res->n_nan_columns)
         bs_log(BS_LOG_WARN, "clean: %d of %d columns contain NaN (e.g. low-coverage ROIs); they stay NaN",
                res->n_nan_columns, n_cols);
+    if (!(level = malloc(2 * (size_t)n_cols * sizeof *level)) || !(flat = malloc((size_t)n_cols))) {
+        rc = bs_error_set(err, BS_ERR_NOMEM, "clean: out of memory");
+        goto done;
+    }
+    res->n_constant_columns =
+        find_constant_columns(ts + n_dummy * n_cols, T, n_cols, valid, level, level + n_cols, flat);
+    if (res->n_constant_columns)
+        bs_log(BS_LOG_WARN, "clean: %d of %d columns are constant (zero variance) in the input; they are written "
+               "as a constant, so their connectivity is undefined", res->n_constant_columns, n_cols);
 
     size_t ny, nx;
     if (!bs_mul_size((size_t)T, (size_t)(r ? r : 1), &ny) || !bs_mul_size((size_t)T, (size_t)(p ? p : 1), &nx) ||
@@ -262,10 +302,21 @@ int bs_clean(const float *ts, int64_t n_rows, int n_cols, double tr, const bs_co
         if (keep[t] || !opt->censor)
             res->source_row[o++] = n_dummy + t;
     int warned_flat = 0;
+    /* A constant input column carries no signal: in exact arithmetic the
+     * mean-removing steps make it 0, but rounding leaves ~1e-14 noise that
+     * fc would happily correlate.  Write the exact constant instead. */
+    const int removes_mean = opt->detrend_order >= 0 || (filtering && opt->high_pass_hz > 0.0) || opt->zscore;
     for (int c = 0, k = 0; c < n_cols; c++) {
         if (!valid[c]) {
             for (int64_t o = 0; o < n_out; o++)
                 res->data[o * n_cols + c] = NAN;
+            continue;
+        }
+        if (flat[c]) {
+            float v = removes_mean ? 0.0f : (float)level[c];
+            for (int64_t o = 0; o < n_out; o++)
+                res->data[o * n_cols + c] = v;
+            k++;
             continue;
         }
         const double *y = Y + k * T;
@@ -294,6 +345,8 @@ int bs_clean(const float *ts, int64_t n_rows, int n_cols, double tr, const bs_co
 done:
     free(keep);
     free(valid);
+    free(level);
+    free(flat);
     free(Y);
     free(X);
     if (rc)

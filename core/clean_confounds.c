@@ -5,9 +5,15 @@
  *            _derivative1_power2 (Satterthwaite et al. 2013; XCP-D "24P").
  *   36P      24P + csf, white_matter, global_signal expanded the same way.
  *   aCompCor 6 motion parameters + their derivatives + a_comp_cor_00..n-1
- *            (default n = 5).  XCP-D's "acompcor" takes 5 WM + 5 CSF
- *            components (w_comp_cor/c_comp_cor); we use the combined-mask
- *            a_comp_cor components, which every fMRIPrep version writes.
+ *            (default n = 5), whatever mask they come from: no metadata
+ *            needed.
+ *   aCompCorWMCSF  XCP-D's "acompcor": 6 motion parameters + derivatives,
+ *            the first n (default 5) retained components whose Mask is WM
+ *            and the first n whose Mask is CSF, as fMRIPrep's confounds
+ *            JSON labels them (in table order, which fMRIPrep sorts by
+ *            variance explained within a mask), and every cosine_XX column
+ *            (fMRIPrep computes CompCor on high-pass filtered data; XCP-D
+ *            adds the cosines, which high-passes the data as well).
  *   custom   only the listed columns.
  * fMRIPrep writes "n/a" in the first row of derivative columns (and of FD
  * and DVARS); that row becomes 0, as in XCP-D.  Any other n/a in a selected
@@ -15,12 +21,17 @@
 #include "brainstage/clean.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
+#include <jansson.h>
+
+#include "brainstage/log.h"
 #include "brainstage/tensor.h"
 #include "brainstage/tsv.h"
 
@@ -31,14 +42,14 @@ int bs_clean_strategy_parse(const char *name, bs_clean_strategy *out, bs_error *
 {
     static const struct { const char *name; bs_clean_strategy s; } table[] = {
         {"none", BS_CLEAN_NONE}, {"24P", BS_CLEAN_24P},           {"36P", BS_CLEAN_36P},
-        {"aCompCor", BS_CLEAN_ACOMPCOR}, {"custom", BS_CLEAN_CUSTOM},
+        {"aCompCor", BS_CLEAN_ACOMPCOR}, {"aCompCorWMCSF", BS_CLEAN_ACOMPCOR_WMCSF}, {"custom", BS_CLEAN_CUSTOM},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (name && strcasecmp(name, table[i].name) == 0) {
             *out = table[i].s;
             return BS_OK;
         }
-    return bs_error_set(err, BS_ERR_USAGE, "clean: unknown strategy '%s' (expected none, 24P, 36P, aCompCor or custom)",
+    return bs_error_set(err, BS_ERR_USAGE, "clean: unknown strategy '%s' (expected none, 24P, 36P, aCompCor, aCompCorWMCSF or custom)",
                         name ? name : "(null)");
 }
 
@@ -49,6 +60,7 @@ const char *bs_clean_strategy_name(bs_clean_strategy s)
     case BS_CLEAN_24P: return "24P";
     case BS_CLEAN_36P: return "36P";
     case BS_CLEAN_ACOMPCOR: return "aCompCor";
+    case BS_CLEAN_ACOMPCOR_WMCSF: return "aCompCorWMCSF";
     case BS_CLEAN_CUSTOM: return "custom";
     }
     return "?";
@@ -159,6 +171,67 @@ static int read_column(const bs_tsv *t, const char *name, double *out, bs_error 
     return BS_OK;
 }
 
+/* The first n retained CompCor columns of the table whose confounds-JSON
+ * entry has "Mask": mask (WM or CSF); *found = how many. */
+static int add_mask_components(name_list *l, const bs_tsv *t, json_t *meta, const char *mask, int n, int *found,
+                               bs_error *err)
+{
+    *found = 0;
+    for (int j = 0; j < t->n_cols && *found < n; j++) {
+        const char *col = t->header[j];
+        if (!strstr(col, "comp_cor_") || strncmp(col, "t_comp_cor", 10) == 0) /* tCompCor has no tissue */
+            continue;
+        json_t *entry = json_object_get(meta, col);
+        const char *m = json_string_value(json_object_get(entry, "Mask"));
+        json_t *retained = json_object_get(entry, "Retained");
+        if (!m || strcmp(m, mask) != 0 || (retained && !json_is_true(retained)))
+            continue;
+        int rc = list_add(l, col, err);
+        if (rc)
+            return rc;
+        (*found)++;
+    }
+    return BS_OK;
+}
+
+/* WM and CSF components for BS_CLEAN_ACOMPCOR_WMCSF, from the JSON next to
+ * the table (fMRIPrep's desc-confounds_timeseries.json). */
+static int add_tissue_compcor(name_list *l, const bs_tsv *t, int n, bs_error *err)
+{
+    size_t len = strlen(t->path);
+    char *json_path = malloc(len + 6);
+    if (!json_path)
+        return bs_error_set(err, BS_ERR_NOMEM, "confounds: out of memory");
+    snprintf(json_path, len + 6, "%.*s.json", (int)(len > 4 && !strcmp(t->path + len - 4, ".tsv") ? len - 4 : len),
+             t->path);
+    json_error_t jerr;
+    json_t *meta = NULL;
+    int rc = BS_OK;
+    if (access(json_path, R_OK) != 0)
+        rc = bs_error_set(err, BS_ERR_IO, "%s: cannot read it (%s); strategy aCompCorWMCSF needs fMRIPrep's confounds "
+                          "JSON, which gives the Mask of each a_comp_cor_XX", json_path, strerror(errno));
+    else if (!(meta = json_load_file(json_path, 0, &jerr)))
+        rc = bs_error_set(err, BS_ERR_FORMAT, "%s:%d: invalid JSON: %s", json_path, jerr.line, jerr.text);
+    else if (!json_is_object(meta))
+        rc = bs_error_set(err, BS_ERR_FORMAT, "%s: expected a JSON object at the top level", json_path);
+    else {
+        static const char *const masks[] = {"WM", "CSF"};
+        for (int k = 0; k < 2 && !rc; k++) {
+            int found = 0;
+            rc = add_mask_components(l, t, meta, masks[k], n, &found, err);
+            if (!rc && found == 0)
+                rc = bs_error_set(err, BS_ERR_FORMAT, "%s: no retained CompCor component with \"Mask\": \"%s\" "
+                                  "(needed by strategy aCompCorWMCSF)", json_path, masks[k]);
+            else if (!rc && found < n)
+                bs_log(BS_LOG_WARN, "%s: only %d retained %s CompCor component(s), fewer than acompcor_n %d; "
+                       "using them", json_path, found, masks[k], n);
+        }
+    }
+    json_decref(meta);
+    free(json_path);
+    return rc;
+}
+
 bs_confounds *bs_confounds_load(const char *path, bs_clean_strategy strategy,
                                 const char *extra_columns, int acompcor_n, bs_error *err)
 {
@@ -180,10 +253,19 @@ bs_confounds *bs_confounds_load(const char *path, bs_clean_strategy strategy,
                 rc = add_expanded(&names, physio3[i], 1, err);
         break;
     case BS_CLEAN_ACOMPCOR:
+    case BS_CLEAN_ACOMPCOR_WMCSF:
         for (int i = 0; i < 6 && !rc; i++)
             rc = add_expanded(&names, motion6[i], 0, err);
-        if (acompcor_n < 1 || acompcor_n > 100) {
+        if (!rc && (acompcor_n < 1 || acompcor_n > 100)) {
             rc = bs_error_set(err, BS_ERR_USAGE, "clean: acompcor_n %d must be in 1..100", acompcor_n);
+            break;
+        }
+        if (strategy == BS_CLEAN_ACOMPCOR_WMCSF) {
+            if (!rc)
+                rc = add_tissue_compcor(&names, t, acompcor_n, err);
+            for (int j = 0; j < t->n_cols && !rc; j++)
+                if (strncmp(t->header[j], "cosine", 6) == 0)
+                    rc = list_add(&names, t->header[j], err);
             break;
         }
         for (int i = 0; i < acompcor_n && !rc; i++) {

@@ -43,6 +43,15 @@ const char *bs_fc_kind_name(bs_fc_kind kind)
     return "?";
 }
 
+const char *bs_fc_stat_name(const bs_fc_options *o)
+{
+    static const char *const plain[] = {"pearsoncorrelation", "partialcorrelation", "ledoitwolfcorrelation"};
+    static const char *const fisher[] = {"fisherzpearsoncorrelation", "fisherzpartialcorrelation",
+                                         "fisherzledoitwolfcorrelation"};
+    int k = o->kind == BS_FC_PARTIAL ? 1 : o->kind == BS_FC_LEDOIT_WOLF ? 2 : 0;
+    return o->fisher_z ? fisher[k] : plain[k];
+}
+
 void bs_fc_options_init(bs_fc_options *o)
 {
     memset(o, 0, sizeof *o);

@@ -82,9 +82,33 @@ static int32_t read_i32(const unsigned char *b, int swap)
     return v;
 }
 
+/* pixdim[4] as stored on disk (float32 at byte 92 in NIfTI-1, float64 at
+ * byte 136 in NIfTI-2).  nifticlib replaces a 0 there by 1, which would turn
+ * a missing TR into a silent 1 s. */
+static double raw_pixdim4(const unsigned char *buf, int version, int swap)
+{
+    unsigned char t[8];
+    size_t n = version == 1 ? 4 : 8;
+    memcpy(t, buf + (version == 1 ? 92 : 136), n);
+    if (swap)
+        for (size_t i = 0; i < n / 2; i++) {
+            unsigned char c = t[i];
+            t[i] = t[n - 1 - i];
+            t[n - 1 - i] = c;
+        }
+    if (version == 1) {
+        float f;
+        memcpy(&f, t, 4);
+        return f;
+    }
+    double d;
+    memcpy(&d, t, 8);
+    return d;
+}
+
 /* Reads the first bytes of the header file and checks sizeof_hdr and magic,
- * so that malformed files get a precise message. */
-static int sniff_header(const char *path, int *version, bs_error *err)
+ * so that malformed files get a precise message; *pixdim4 = raw pixdim[4]. */
+static int sniff_header(const char *path, int *version, double *pixdim4, bs_error *err)
 {
     struct stat st;
     if (stat(path, &st) != 0)
@@ -117,6 +141,7 @@ static int sniff_header(const char *path, int *version, bs_error *err)
                             "(not a NIfTI file)", path, size_native);
     char found[64];
     *version = size == 348 ? 1 : 2;
+    *pixdim4 = raw_pixdim4(buf, *version, size != size_native);
     if (size == 348) {
         const unsigned char *m = buf + 344;
         if (!(memcmp(m, "n+1", 4) == 0 || memcmp(m, "ni1", 4) == 0)) {
@@ -217,7 +242,8 @@ bs_nifti_reader *bs_nifti_open(const char *path, bs_error *err)
         }
     }
     int version = 0;
-    int rc = sniff_header(sniff_path ? sniff_path : path, &version, err);
+    double pixdim4 = 0.0;
+    int rc = sniff_header(sniff_path ? sniff_path : path, &version, &pixdim4, err);
     free(sniff_path);
     if (rc)
         return NULL;
@@ -262,6 +288,8 @@ bs_nifti_reader *bs_nifti_open(const char *path, bs_error *err)
         return NULL;
     }
     r->hdr.version = version;
+    if (!(pixdim4 > 0.0) || !isfinite(pixdim4))
+        r->hdr.tr = 0.0; /* unknown, not nifticlib's substitute 1 */
     nifti_image_free(nim);
     if (r->data_offset < 0) {
         bs_error_set(err, BS_ERR_FORMAT, "%s: vox_offset: negative", path);

@@ -117,6 +117,33 @@ int main(void)
     expect_error("image = x.nii\ntype = fuzzy\n", "type: expected label or prob", dir);
     expect_error("labels = x.tsv\n", "missing key 'image'", dir);
     expect_error("image x.nii\n", ":1: expected key = value", dir);
+    expect_error("image = x.nii\nbids_name = My-Atlas\n", "bids_name 'My-Atlas': a BIDS atlas label", dir);
+
+    /* BIDS labels for atlas=PATH: the atlas-/seg- entity, else the stem's letters and digits. */
+    static const char *const from_path[][2] = {
+        {"/a/tpl-MNI152NLin6Asym_atlas-Schaefer400_res-2_dseg.nii.gz", "Schaefer400"},
+        {"/a/sub-01_space-MNI_seg-Gordon_dseg.nii", "Gordon"},
+        {"/a/atlas-4S156Parcels_dseg.nii.gz", "4S156Parcels"},
+        {"/a/atlas-4S_156_dseg.nii.gz", "atlas4S156dseg"},
+        {"/a/my_atlas-v2.nii.gz", "myatlasv2"},
+        {"/a/___.nii.gz", "custom"},
+    };
+    for (size_t k = 0; k < sizeof from_path / sizeof from_path[0]; k++) {
+        char *label = bs_atlas_label_from_path(from_path[k][0]);
+        CHECK(label && strcmp(label, from_path[k][1]) == 0, "label of %s: %s, want %s", from_path[k][0],
+              label ? label : "(null)", from_path[k][1]);
+        free(label);
+    }
+    CHECK(bs_atlas_resolve("/x/tpl-MNI_atlas-Tian_dseg.nii.gz", NULL, &s, &err) == BS_OK &&
+              strcmp(s.bids_name, "Tian") == 0, "path with atlas- entity: %s", s.bids_name);
+    bs_atlas_spec_free(&s);
+    CHECK(bs_atlas_label_check("Schaefer400", "atlas_name", &err) == BS_OK, "valid label rejected");
+    CHECK(bs_atlas_label_check("my_atlas", "atlas_name", &err) == BS_ERR_USAGE &&
+              strstr(err.message, "atlas_name 'my_atlas'"), "bad label: %s", err.message);
+    CHECK(bs_atlas_label_check("", "atlas_name", &err) == BS_ERR_USAGE, "empty label accepted");
+    bs_atlas_naming naming = {"", "legacy", NULL};
+    CHECK(bs_atlas_naming_check(&naming, &err) == BS_ERR_USAGE && strstr(err.message, "naming 'legacy'"),
+          "naming: %s", err.message);
 
     /* Label tables. */
     snprintf(path, sizeof path, "%s/t.tsv", dir);

@@ -4,7 +4,8 @@
  * Covers: confounds with the wrong row count, a missing strategy column,
  * n/a outside the first row, unknown strategy, missing TR, band edge above
  * Nyquist, every volume censored, too few volumes for the filter or the
- * regressors, a zero-variance / NaN ROI in fc, a singular partial
+ * regressors, a constant ROI through clean then fc, a zero-variance / NaN
+ * ROI in fc, a singular partial
  * correlation without ridge, and a one-volume time series. */
 #include <math.h>
 #include <stdio.h>
@@ -191,6 +192,43 @@ int main(void)
     nocensor.fd_threshold = 0.0;
     rc = bs_clean(ts, 100, 5, 2.0, NULL, &nocensor, &res, &err);
     expect_error(rc, &err, BS_ERR_DATA, "too few", "too short for the filter");
+    /* Zero-variance ROI through the whole clean: written exactly constant
+     * (rounding noise would otherwise get a finite correlation), then fc
+     * reports it undefined (NaN row/column + warning). */
+    {
+        float *flat_ts = make_ts(100, 5);
+        for (int t = 0; t < 100; t++)
+            flat_ts[t * 5 + 3] = 731.25f;
+        warnings = 0;
+        rc = bs_clean(flat_ts, 100, 5, 2.0, c, &o, &res, &err);
+        int exact = rc == BS_OK;
+        for (int64_t t = 0; exact && t < res.n_rows; t++)
+            exact = res.data[t * 5 + 3] == 0.0f;
+        CHECK(rc == BS_OK && res.n_constant_columns == 1 && exact && warnings == 1,
+              "constant ROI: rc %d constant %d exact-zero %d warnings %d", rc, res.n_constant_columns, exact, warnings);
+        bs_fc_options po;
+        bs_fc_options_init(&po);
+        float cfc[25];
+        bs_fc_info cinfo;
+        if (rc == BS_OK) {
+            rc = bs_fc_compute(res.data, res.n_rows, 5, &po, cfc, NULL, &cinfo, &err);
+            CHECK(rc == BS_OK && cinfo.n_undefined == 1 && cinfo.first_undefined == 3 && isnan(cfc[3 * 5 + 1]) &&
+                      !isnan(cfc[0 * 5 + 1]),
+                  "fc of the cleaned constant ROI: rc %d undefined %lld first %lld r31 %g", rc,
+                  (long long)cinfo.n_undefined, (long long)cinfo.first_undefined, cfc[3 * 5 + 1]);
+        }
+        bs_clean_result_free(&res);
+        /* Nothing removes the mean: the constant itself is kept. */
+        bs_clean_options keep_level = o;
+        keep_level.detrend_order = -1;
+        keep_level.high_pass_hz = keep_level.low_pass_hz = 0.0;
+        rc = bs_clean(flat_ts, 100, 5, 2.0, NULL, &keep_level, &res, &err);
+        CHECK(rc == BS_OK && res.data[7 * 5 + 3] == 731.25f, "identity clean of a constant ROI: %g",
+              rc == BS_OK ? res.data[7 * 5 + 3] : -1.0f);
+        bs_clean_result_free(&res);
+        bs_free(flat_ts);
+        printf("ok: constant ROI -> exact constant after clean, undefined in fc\n");
+    }
     /* NaN ROI: stays NaN with a warning. */
     ts[10 * 5 + 2] = NAN;
     warnings = 0;

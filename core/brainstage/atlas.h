@@ -39,6 +39,15 @@ const char *bs_atlas_search_path(void);
  * descriptor's table.  Unknown names list the available ones. */
 int bs_atlas_resolve(const char *name_or_path, const char *labels, bs_atlas_spec *out, bs_error *err);
 void bs_atlas_spec_free(bs_atlas_spec *spec);
+/* BIDS atlas label for a NIfTI path: the file's atlas- (or legacy seg-)
+ * entity when it has one ("tpl-X_atlas-Schaefer400_dseg.nii.gz" ->
+ * "Schaefer400"), else the file name without extension and without
+ * non-alphanumeric characters ("my_atlas-v2.nii.gz" -> "myatlasv2"), else
+ * "custom".  malloc'd; NULL when out of memory. */
+char *bs_atlas_label_from_path(const char *path);
+/* BS_OK when label is a valid BIDS label (non-empty, letters and digits);
+ * else a usage error naming `what` (e.g. "atlas_name") and the value. */
+int bs_atlas_label_check(const char *label, const char *what, bs_error *err);
 /* Short names of every descriptor found (caller frees each and the array). */
 int bs_atlas_list(char ***names, int *n, bs_error *err);
 
@@ -143,11 +152,22 @@ char *bs_atlas_bold_mask_path(const char *bold_path);
  * none. */
 int bs_atlas_load_mask(const char *param, const char *bold_path, const bs_nifti_header *bold,
                        uint8_t **mask, bs_error *err);
+/* How the atlas stages name their output (parameters atlas_name, naming). */
+typedef struct bs_atlas_naming {
+    const char *label;   /* atlas_name: BIDS label overriding the atlas's own; NULL or "" = keep */
+    const char *entity;  /* naming: "atlas" (current XCP-D) or "seg" (older XCP-D); NULL = "atlas" */
+    const char *source;  /* the atlas image, recorded as attribute atlas_file; NULL for none */
+} bs_atlas_naming;
+
+/* Checks the naming parameters (at stage creation, before any data). */
+int bs_atlas_naming_check(const bs_atlas_naming *naming, bs_error *err);
 /* Streams the volume4d input through p and wraps the T x R result as a
  * timeseries bs_data: TR and attributes copied from the input, ROI names,
- * coverage, and attribute "atlas" = p->atlas_name. */
+ * coverage, and attributes "atlas" (the BIDS label: naming->label if set,
+ * else p->atlas_name), "atlas_entity" ("atlas-<label>" or "seg-<label>",
+ * for output file names) and "atlas_file" (naming->source, if any). */
 int bs_atlas_stage_output(const struct bs_data *bold, const bs_parcellation *p, double min_coverage,
-                          int prefetch, struct bs_data **out, bs_error *err);
+                          int prefetch, const bs_atlas_naming *naming, struct bs_data **out, bs_error *err);
 
 #ifdef __cplusplus
 }

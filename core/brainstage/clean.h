@@ -24,10 +24,12 @@ typedef enum bs_clean_strategy {
     BS_CLEAN_24P = 1,      /* 6 motion + derivatives + squares of both */
     BS_CLEAN_36P = 2,      /* 24P + csf, white_matter, global_signal expanded the same way */
     BS_CLEAN_ACOMPCOR = 3, /* 6 motion + derivatives + first n a_comp_cor_XX */
-    BS_CLEAN_CUSTOM = 4    /* exactly the columns listed by the caller */
+    BS_CLEAN_CUSTOM = 4,   /* exactly the columns listed by the caller */
+    BS_CLEAN_ACOMPCOR_WMCSF = 5 /* XCP-D's acompcor: 6 motion + derivatives, the first n retained WM and
+                                 * n CSF components (Mask in the confounds JSON), every cosine_XX */
 } bs_clean_strategy;
 
-/* "none", "24P", "36P", "aCompCor", "custom" (case-insensitive). */
+/* "none", "24P", "36P", "aCompCor", "aCompCorWMCSF", "custom" (case-insensitive). */
 int bs_clean_strategy_parse(const char *name, bs_clean_strategy *out, bs_error *err);
 const char *bs_clean_strategy_name(bs_clean_strategy s);
 
@@ -44,7 +46,9 @@ typedef struct bs_confounds {
  * of `strategy` plus `extra_columns` (comma-separated names, may be NULL or
  * ""; for BS_CLEAN_CUSTOM they are the whole model).  `n/a` in the first row
  * (derivative, FD, DVARS columns) becomes 0; n/a anywhere else in a selected
- * column is an error.  acompcor_n: components for BS_CLEAN_ACOMPCOR. */
+ * column is an error.  acompcor_n: components for BS_CLEAN_ACOMPCOR (per
+ * tissue for BS_CLEAN_ACOMPCOR_WMCSF, which also reads the confounds JSON
+ * next to path: <path without .tsv>.json). */
 bs_confounds *bs_confounds_load(const char *path, bs_clean_strategy strategy,
                                 const char *extra_columns, int acompcor_n, bs_error *err);
 void bs_confounds_free(bs_confounds *c);
@@ -122,6 +126,7 @@ typedef struct bs_clean_result {
     int64_t n_dummy;      /* volumes dropped at the start */
     int64_t n_flagged;    /* volumes above the FD threshold (after dummy removal) */
     int n_nan_columns;    /* columns left NaN (NaN in the input) */
+    int n_constant_columns; /* zero-variance input columns, written constant (0 if the mean is removed) */
 } bs_clean_result;
 
 /* ts: n_rows x n_cols float32 (row-major).  tr: seconds (needed only when a

@@ -39,6 +39,13 @@ typedef struct bs_fc_options {
 
 void bs_fc_options_init(bs_fc_options *o);
 
+/* The value of the BIDS stat- entity that names the matrix in output files
+ * (XCP-D / BEP017 style, lower case, letters only): pearsoncorrelation
+ * (XCP-D's name), partialcorrelation, ledoitwolfcorrelation, each prefixed
+ * with "fisherz" when fisher_z is set (e.g. fisherzpearsoncorrelation).
+ * Static storage. */
+const char *bs_fc_stat_name(const bs_fc_options *o);
+
 typedef struct bs_fc_info {
     int64_t n_undefined;   /* ROIs whose row/column is NaN */
     int64_t first_undefined; /* index of the first such ROI, -1 if none */

@@ -37,6 +37,21 @@ int bs_tsv_write_matrix(const char *path, int64_t n_rows, int n_cols, const floa
                         const char *const *col_names, const char *row_header,
                         const char *const *row_names, bs_error *err);
 
+/* A connectivity matrix in XCP-D's relmat layout (core/tsv_relmat.c):
+ * header "Node" + node names, one row per node led by its name (same order
+ * as the columns), numbers or "n/a" (-> NaN), symmetric.  This is what
+ * XCP-D writes for *_stat-pearsoncorrelation_relmat.tsv and what the tsv
+ * sink writes for a matrix.  Errors name the file, row and column. */
+typedef struct bs_relmat {
+    char *path;
+    int n;            /* nodes */
+    char **nodes;     /* n names */
+    float *values;    /* n x n, row-major; NaN where the file says n/a */
+} bs_relmat;
+
+bs_relmat *bs_relmat_read(const char *path, bs_error *err);
+void bs_relmat_free(bs_relmat *m);
+
 #ifdef __cplusplus
 }
 #endif

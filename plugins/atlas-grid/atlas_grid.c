@@ -13,6 +13,8 @@ typedef struct config {
     const char *mask;
     double min_coverage;
     int prefetch;
+    const char *atlas_name;
+    const char *naming;
 } config;
 
 static const bs_param_desc params[] = {
@@ -22,6 +24,10 @@ static const bs_param_desc params[] = {
      offsetof(config, mask)},
     {"min_coverage", BS_PARAM_DOUBLE, "0.5", 0, 1, NULL,
      "cubes with a smaller fraction of their voxels inside the mask are NaN columns", offsetof(config, min_coverage)},
+    {"atlas_name", BS_PARAM_STRING, "", 1, 0, NULL,
+     "BIDS label for {atlas} in output names (letters, digits); empty: grid<size>", offsetof(config, atlas_name)},
+    {"naming", BS_PARAM_ENUM, "atlas", 1, 0, "atlas|seg",
+     "entity in {atlas_entity}: atlas-<label> (XCP-D 26.x) or seg-<label> (older XCP-D)", offsetof(config, naming)},
     {"prefetch", BS_PARAM_BOOL, "yes", 1, 0, NULL, "decompress the next volume in a second thread",
      offsetof(config, prefetch)},
 };
@@ -36,6 +42,11 @@ static void *create(const void *cfg, const bs_host *host, bs_error *err)
         return NULL;
     }
     *self = *(const config *)cfg;
+    bs_atlas_naming naming = {self->atlas_name, self->naming, NULL};
+    if (bs_atlas_naming_check(&naming, err)) {
+        free(self);
+        return NULL;
+    }
     if (host && host->threads < 2)
         self->prefetch = 0;
     return self;
@@ -55,8 +66,9 @@ static int process(void *self, bs_data *const *in, bs_data **out, bs_error *err)
         return rc;
     if (!mask)
         bs_log(BS_LOG_WARN, "atlas-grid: no mask: every voxel of %s's field of view is parcellated", bold_path);
+    bs_atlas_naming naming = {c->atlas_name, c->naming, NULL};
     bs_parcellation *p = bs_parcellation_grid(h, bold_path, c->size, mask, err);
-    rc = p ? bs_atlas_stage_output(bold, p, c->min_coverage, c->prefetch, &out[0], err) : (int)err->code;
+    rc = p ? bs_atlas_stage_output(bold, p, c->min_coverage, c->prefetch, &naming, &out[0], err) : (int)err->code;
     bs_parcellation_free(p);
     free(mask);
     return rc;

@@ -13,6 +13,8 @@ typedef struct config {
     const char *mask;
     double min_coverage;
     int prefetch;
+    const char *atlas_name;
+    const char *naming;
 } config;
 
 static const bs_param_desc params[] = {
@@ -25,6 +27,10 @@ static const bs_param_desc params[] = {
      offsetof(config, mask)},
     {"min_coverage", BS_PARAM_DOUBLE, "0.5", 0, 1, NULL,
      "ROIs with a smaller fraction of their voxels inside the mask are NaN columns", offsetof(config, min_coverage)},
+    {"atlas_name", BS_PARAM_STRING, "", 1, 0, NULL,
+     "BIDS label for {atlas} in output names (letters, digits); empty: the descriptor's, or from the file name", offsetof(config, atlas_name)},
+    {"naming", BS_PARAM_ENUM, "atlas", 1, 0, "atlas|seg",
+     "entity in {atlas_entity}: atlas-<label> (XCP-D 26.x) or seg-<label> (older XCP-D)", offsetof(config, naming)},
     {"prefetch", BS_PARAM_BOOL, "yes", 1, 0, NULL, "decompress the next volume in a second thread",
      offsetof(config, prefetch)},
 };
@@ -39,6 +45,11 @@ static void *create(const void *cfg, const bs_host *host, bs_error *err)
         return NULL;
     }
     *self = *(const config *)cfg;
+    bs_atlas_naming naming = {self->atlas_name, self->naming, NULL};
+    if (bs_atlas_naming_check(&naming, err)) {
+        free(self);
+        return NULL;
+    }
     if (host && host->threads < 2)
         self->prefetch = 0;
     return self;
@@ -58,9 +69,10 @@ static int process(void *self, bs_data *const *in, bs_data **out, bs_error *err)
         return rc;
     uint8_t *mask = NULL;
     bs_parcellation *p = NULL;
+    bs_atlas_naming naming = {c->atlas_name, c->naming, spec.image};
     if (!(rc = bs_atlas_load_mask(c->mask, bold_path, h, &mask, err))) {
         p = bs_parcellation_labels(h, bold_path, &spec, mask, err);
-        rc = p ? bs_atlas_stage_output(bold, p, c->min_coverage, c->prefetch, &out[0], err) : (int)err->code;
+        rc = p ? bs_atlas_stage_output(bold, p, c->min_coverage, c->prefetch, &naming, &out[0], err) : (int)err->code;
     }
     bs_parcellation_free(p);
     free(mask);

@@ -81,12 +81,13 @@ static int process(void *self, bs_data *const *in, bs_data **out, bs_error *err)
     }
     char desc[128];
     if (o->kind == BS_FC_LEDOIT_WOLF)
-        snprintf(desc, sizeof desc, "ledoit_wolf shrinkage=%.6g", info.shrinkage);
+        snprintf(desc, sizeof desc, "ledoit_wolf shrinkage=%.6g%s", info.shrinkage, o->fisher_z ? " fisher_z" : "");
     else if (o->kind == BS_FC_PARTIAL)
         snprintf(desc, sizeof desc, "partial ridge=%g%s", o->partial_ridge, o->fisher_z ? " fisher_z" : "");
     else
         snprintf(desc, sizeof desc, "pearson%s", o->fisher_z ? " fisher_z" : "");
-    if (bs_data_set_attr(res, "fc", desc, err)) {
+    /* {stat} names the file: stat-pearsoncorrelation etc. (docs/fc.md). */
+    if (bs_data_set_attr(res, "fc", desc, err) || bs_data_set_attr(res, "stat", bs_fc_stat_name(o), err)) {
         bs_data_free(res);
         return err->code;
     }

@@ -3,8 +3,11 @@
  * timeseries -> header of ROI names, one row per time point (XCP-D
  *               *_timeseries.tsv); matrix -> "Node" column + ROI names
  *               (XCP-D *_relmat.tsv); embedding / prediction -> one row per
- *               sample.  NaN is written as n/a.  The file appears under its
- *               final name only when the whole pipeline has succeeded. */
+ *               sample.  table=coverage writes the per-ROI coverage an atlas
+ *               stage attached instead: a "Node" column of ROI names and one
+ *               "coverage" column (XCP-D *_stat-coverage_bold.tsv).  NaN is
+ *               written as n/a.  The file appears under its final name only
+ *               when the whole pipeline has succeeded. */
 #include "brainstage/fileio.h"
 #include "brainstage/plugin.h"
 #include "brainstage/tsv.h"
@@ -17,6 +20,7 @@
 typedef struct config {
     const char *path;
     int sidecar;
+    const char *table;
 } config;
 
 typedef struct sink {
@@ -29,6 +33,8 @@ static const bs_param_desc params[] = {
      "output file; {key} expands data attributes, e.g. {entities}", offsetof(config, path)},
     {"sidecar", BS_PARAM_BOOL, "yes", 1, 0, NULL, "also write a .json sidecar (TR, sources, coverage)",
      offsetof(config, sidecar)},
+    {"table", BS_PARAM_ENUM, "data", 1, 0, "data|coverage",
+     "data: the input itself; coverage: its per-ROI coverage (Node, coverage)", offsetof(config, table)},
 };
 static const bs_port_desc inputs[] = {{"input", BS_PORT_ANY, 0, "timeseries, matrix, embedding or prediction"}};
 
@@ -96,7 +102,19 @@ static char *sidecar_name(const char *table_path)
     return out;
 }
 
-static int write_sidecar(sink *s, const bs_data *d, const char *table_path, bs_error *err)
+/* BIDS column descriptions of the coverage table. */
+static void describe_coverage(json_t *root)
+{
+    json_t *node = json_object(), *cov = json_object();
+    json_object_set_new(node, "Description", json_string("ROI name, from the atlas's label table"));
+    json_object_set_new(cov, "Description",
+                        json_string("Fraction of the parcel's voxels (weight, for probabilistic maps) on the BOLD "
+                                    "grid that lie inside the brain mask; 0 when none is in the field of view"));
+    json_object_set_new(root, "Node", node);
+    json_object_set_new(root, "coverage", cov);
+}
+
+static int write_sidecar(sink *s, const bs_data *d, const char *table_path, int coverage_table, bs_error *err)
 {
     char *path = sidecar_name(table_path);
     if (!path)
@@ -106,21 +124,29 @@ static int write_sidecar(sink *s, const bs_data *d, const char *table_path, bs_e
     if (rc)
         return rc;
     json_t *root = json_object();
-    if (d->tr > 0) {
+    if (d->tr > 0 && !coverage_table) { /* the coverage table has no time axis */
         json_object_set_new(root, "RepetitionTime", json_real(d->tr));
         json_object_set_new(root, "SamplingFrequency", json_real(1.0 / d->tr));
     }
-    const char *source = bs_data_get_attr(d, "source");
-    if (source) {
-        json_t *src = json_array();
-        json_array_append_new(src, json_string(source));
-        json_object_set_new(root, "Sources", src);
+    /* Sources: the BOLD run, and the atlas image (XCP-D lists the atlas). */
+    json_t *src = json_array();
+    const char *keys[] = {"source", "atlas_file"};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        const char *v = bs_data_get_attr(d, keys[k]);
+        if (v)
+            json_array_append_new(src, json_string(v));
     }
+    if (json_array_size(src))
+        json_object_set_new(root, "Sources", src);
+    else
+        json_decref(src);
     json_t *attrs = json_object();
     for (int i = 0; i < d->n_attrs; i++)
         json_object_set_new(attrs, d->attr_keys[i], json_string(d->attr_values[i]));
     json_object_set_new(root, "brainstage", attrs);
-    if (d->coverage && d->n_labels > 0) {
+    if (coverage_table)
+        describe_coverage(root);
+    else if (d->coverage && d->n_labels > 0) {
         json_t *cov = json_object();
         for (int i = 0; i < d->n_labels; i++)
             json_object_set_new(cov, d->labels[i], json_real(d->coverage[i]));
@@ -132,6 +158,20 @@ static int write_sidecar(sink *s, const bs_data *d, const char *table_path, bs_e
     return rc;
 }
 
+/* XCP-D's coverage layout: "Node<TAB>coverage", one row per ROI in column order. */
+static int write_coverage(const char *path, const bs_data *d, bs_error *err)
+{
+    float *v = malloc((size_t)d->n_labels * sizeof *v);
+    if (!v)
+        return bs_error_set(err, BS_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < d->n_labels; i++)
+        v[i] = (float)d->coverage[i];
+    const char *header[] = {"coverage"};
+    int rc = bs_tsv_write_matrix(path, d->n_labels, 1, v, header, "Node", (const char *const *)d->labels, err);
+    free(v);
+    return rc;
+}
+
 static int process(void *self, bs_data *const *in, bs_data **out, bs_error *err)
 {
     (void)out;
@@ -140,6 +180,10 @@ static int process(void *self, bs_data *const *in, bs_data **out, bs_error *err)
     if (d->kind == BS_PORT_VOLUME4D || d->kind == BS_PORT_MATRIX_BATCH)
         return bs_error_set(err, BS_ERR_USAGE, "the tsv sink writes tables; a %s needs the safetensors sink",
                             bs_port_kind_name(d->kind));
+    int coverage_table = strcmp(s->cfg.table, "coverage") == 0;
+    if (coverage_table && (!d->coverage || d->n_labels < 1))
+        return bs_error_set(err, BS_ERR_USAGE, "tsv table=coverage: the input (%s) carries no per-ROI coverage; "
+                            "connect it to an atlas stage or a stage after one", bs_port_kind_name(d->kind));
     char *path = bs_data_format(d, s->cfg.path, err);
     if (!path)
         return err->code;
@@ -155,7 +199,9 @@ static int process(void *self, bs_data *const *in, bs_data **out, bs_error *err)
         free(path);
         return bs_error_set(err, BS_ERR_NOMEM, "out of memory");
     }
-    if (d->kind == BS_PORT_MATRIX)
+    if (coverage_table)
+        rc = write_coverage(s->table.temp_path, d, err);
+    else if (d->kind == BS_PORT_MATRIX)
         rc = bs_tsv_write_matrix(s->table.temp_path, rows, (int)cols, d->tensor->data, (const char *const *)names,
                                  "Node", (const char *const *)names, err);
     else
@@ -165,7 +211,7 @@ static int process(void *self, bs_data *const *in, bs_data **out, bs_error *err)
     if (rc)
         bs_error_prefix(err, "%s: ", path);
     if (!rc && s->cfg.sidecar)
-        rc = write_sidecar(s, d, path, err);
+        rc = write_sidecar(s, d, path, coverage_table, err);
     free(path);
     return rc;
 }

@@ -30,8 +30,10 @@ void bs_strlist_free(bs_strlist *l);
 
 /* Expands one --inputs argument into out (sorted, de-duplicated by the
  * caller): an existing file is taken as is; a folder is searched
- * recursively for names ending in `suffix`; anything else is a glob(3)
- * pattern.  Error when nothing matches. */
+ * recursively for names ending in `suffix` (where the suffix names the
+ * atlas as _atlas-<A>_ it also matches older XCP-D's _seg-<A>_, and the
+ * other way round); anything else is a glob(3) pattern.  Error when
+ * nothing matches. */
 int bs_group_expand_inputs(const char *arg, const char *suffix, bs_strlist *out, bs_error *err);
 /* Sorts and removes duplicates. */
 void bs_group_unique(bs_strlist *l);

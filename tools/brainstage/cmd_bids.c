@@ -14,6 +14,7 @@
 #define _GNU_SOURCE 1
 #include "config.h"
 #include "cli_group.h"
+#include "brainstage/atlas.h"
 #include "brainstage/bids.h"
 #include "brainstage/fileio.h"
 #include "brainstage/log.h"
@@ -31,7 +32,7 @@
 typedef struct bids_args {
     const char *in, *out, *level;
     const char *pipeline, *task, *session, *space, *atlas, *workdir, *participants;
-    const char *label, *head, *models, *suffix;
+    const char *label, *head, *models, *suffix, *fc_suffix;
     const char *steps, *epochs, *folds, *shots, *batch;
     long long nthreads;
     bs_strlist subjects; /* labels without "sub-" */
@@ -44,6 +45,7 @@ static void bids_usage(void)
           "participant: --pipeline NAME|FILE [--participant-label L ...] [--session-id S] [--task-id T]\n"
           "             [--space SPACE] [--atlas NAME|FILE] [--nthreads N] [-w WORKDIR] [--var KEY=VALUE ...]\n"
           "group:       [--participants TSV] [--label COLUMN] [--head logreg|svm|mlp|centroid] [--folds K]\n"
+          "             [--suffix S] [--fc-suffix S (e.g. _stat-pearsoncorrelation_relmat.tsv)]\n"
           "             [--shots K] [--models brainmass,brainmae|none] [--steps N] [--epochs N] [--batch B]\n"
           "Exit status: 0 success, 1 failure.\n",
           stderr);
@@ -125,6 +127,7 @@ static int parse_bids_args(int argc, char **argv, bids_args *a)
         else if (!strcmp(o, "--head")) a->head = v;
         else if (!strcmp(o, "--models")) a->models = v;
         else if (!strcmp(o, "--suffix")) a->suffix = v;
+        else if (!strcmp(o, "--fc-suffix")) a->fc_suffix = v;
         else if (!strcmp(o, "--steps")) a->steps = v;
         else if (!strcmp(o, "--epochs")) a->epochs = v;
         else if (!strcmp(o, "--batch")) a->batch = v;
@@ -254,9 +257,7 @@ static void atlas_from_file(const char *path, atlas_choice *c)
         c->labels = tsv;
     else
         free(tsv);
-    c->name = bs_bids_entity(path, "atlas");
-    if (!c->name)
-        c->name = strdup("custom");
+    c->name = bs_atlas_label_from_path(path); /* the atlas stage's own default label */
     free(stem);
     free(dir);
 }
@@ -277,9 +278,13 @@ static void choose_atlas(const bids_args *a, atlas_choice *c)
         globfree(&g);
     }
     free(pat);
-    if (!c->image && a->atlas) { /* a catalog name (aal, harvardoxford, ...) */
+    if (!c->image && a->atlas) { /* a catalog name (aal, harvardoxford, ...): its descriptor's label */
+        bs_atlas_spec spec;
+        bs_error err = {0};
         c->image = strdup(a->atlas);
-        c->name = strdup(a->atlas);
+        c->name = strdup(bs_atlas_resolve(a->atlas, NULL, &spec, &err) == BS_OK ? spec.bids_name : a->atlas);
+        if (!err.code)
+            bs_atlas_spec_free(&spec);
     }
 }
 
@@ -548,6 +553,7 @@ static int group_level(const bs_cli *cli, const bids_args *a)
 {
     const char *label = a->label ? a->label : "group", *head = a->head ? a->head : "logreg";
     const char *folds = a->folds ? a->folds : "5", *suffix = a->suffix ? a->suffix : BS_GROUP_TS_SUFFIX;
+    const char *fc_suffix = a->fc_suffix ? a->fc_suffix : suffix; /* FC baseline: time series or relmat files */
     char *participants = a->participants ? strdup(a->participants) : fmt("%s/participants.tsv", a->out);
     if (!a->participants && !is_file(participants)) {
         free(participants);
@@ -569,12 +575,12 @@ static int group_level(const bs_cli *cli, const bids_args *a)
     int rc = 0;
     char *prefix = fmt("%s/eval-fc_head-%s", gdir, head);
     printf("group level: %s, label %s, %s folds\n", participants, label, folds);
-    rc = call(bs_cmd_evaluate, cli, "--fc-inputs", a->out, "--suffix", suffix, "--participants", participants, "--label",
+    rc = call(bs_cmd_evaluate, cli, "--fc-inputs", a->out, "--suffix", fc_suffix, "--participants", participants, "--label",
               label, "--head", head, "--folds", folds, "--name", "fc", "--out", prefix, (char *)NULL);
     free(prefix);
     if (!rc && a->shots) {
         prefix = fmt("%s/eval-fc_head-%s_shots-%s", gdir, head, a->shots);
-        rc = call(bs_cmd_evaluate, cli, "--fc-inputs", a->out, "--suffix", suffix, "--participants", participants,
+        rc = call(bs_cmd_evaluate, cli, "--fc-inputs", a->out, "--suffix", fc_suffix, "--participants", participants,
                   "--label", label, "--head", head, "--shots", a->shots, "--name", "fc", "--no-header", "--out", prefix,
                   (char *)NULL);
         free(prefix);

@@ -6,6 +6,7 @@
 #include "brainstage/eval.h"
 #include "brainstage/fc.h"
 #include "brainstage/tensor.h"
+#include "brainstage/tsv.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -16,63 +17,130 @@
 static void evaluate_usage(void)
 {
     fputs("usage: brainstage evaluate (--features FEATURES.tsv|.safetensors | --fc-inputs DIR|GLOB|FILE...)\n"
+          "         [--suffix _timeseries.tsv|_stat-pearsoncorrelation_relmat.tsv|...]\n"
           "         --participants participants.tsv [--label COLUMN] [--head logreg|svm|mlp|ridge|centroid]\n"
           "         [--folds K] [--shots K [--repeats N]] [--C C] [--name NAME] [--no-header] --out PREFIX\n",
           stderr);
 }
 
-/* Classical baseline: upper triangle of each run's Pearson FC (undefined
- * ROIs as 0), averaged over a subject's runs. */
+/* Adds one run's R x R matrix (undefined entries as 0) to its subject's
+ * mean upper triangle; a subject's runs are consecutive in sorted order. */
+static int add_run(bs_features *f, int *runs, const char *participant, float *fc, int R, float *vec)
+{
+    const int64_t d = f->d;
+    for (size_t k = 0; k < (size_t)R * R; k++)
+        if (!isfinite(fc[k]))
+            fc[k] = 0.0f;
+    bs_fc_vectorize(fc, 1, R, vec);
+    int64_t k = f->n - 1;
+    if (k < 0 || strcmp(f->ids[k], participant)) {
+        k = f->n++;
+        if (!(f->ids[k] = strdup(participant)))
+            return BS_ERR_NOMEM;
+    }
+    runs[k]++;
+    float *dst = f->X + k * d;
+    for (int64_t j = 0; j < d; j++)
+        dst[j] += (vec[j] - dst[j]) / (float)runs[k];
+    return BS_OK;
+}
+
+static int is_relmat(const char *path)
+{
+    size_t n = strlen(path), m = strlen("_relmat.tsv");
+    return n >= m && !strcmp(path + n - m, "_relmat.tsv");
+}
+
+/* Reads the i-th relmat; all must list the same nodes as the first. */
+static bs_relmat *read_relmat(const bs_strlist *files, int i, const bs_relmat *first, bs_error *err)
+{
+    bs_relmat *m = bs_relmat_read(files->items[i], err);
+    if (!m || !first)
+        return m;
+    int bad = -1;
+    for (int k = 0; k < m->n && bad < 0 && m->n == first->n; k++)
+        if (strcmp(m->nodes[k], first->nodes[k]))
+            bad = k;
+    if (m->n != first->n)
+        bs_error_set(err, BS_ERR_DATA, "%s: %d nodes, but %s has %d (one atlas for all inputs: narrow --suffix, "
+                     "e.g. _atlas-<label>_stat-pearsoncorrelation_relmat.tsv)", m->path, m->n, first->path, first->n);
+    else if (bad >= 0)
+        bs_error_set(err, BS_ERR_DATA, "%s: node %d is '%.60s', but %s has '%.60s' there (one atlas, same node order "
+                     "for all inputs)", m->path, bad + 1, m->nodes[bad], first->path, first->nodes[bad]);
+    else
+        return m;
+    bs_relmat_free(m);
+    return NULL;
+}
+
+/* Classical baseline: upper triangle of each run's FC (undefined ROIs as 0),
+ * averaged over a subject's runs.  The FC is brainstage's Pearson of ROI
+ * time series, or read from *_relmat.tsv files (XCP-D's or brainstage's,
+ * whatever their stat-) when every input is one. */
 static int fc_features(const bs_strlist *inputs, const char *suffix, bs_features *f, bs_error *err)
 {
     bs_strlist files = {0};
     bs_group_series *s = NULL;
-    int n = 0, rc = BS_OK;
+    bs_relmat *first = NULL, *m = NULL;
+    int n = 0, rc = BS_OK, relmat = 0;
     for (int i = 0; i < inputs->n && rc == BS_OK; i++)
         rc = bs_group_expand_inputs(inputs->items[i], suffix, &files, err);
     if (rc == BS_OK) {
         bs_group_unique(&files);
-        rc = bs_group_read_series(&files, 0, &s, &n, err);
+        for (int i = 0; i < files.n; i++)
+            relmat += is_relmat(files.items[i]);
+        if (relmat && relmat != files.n)
+            rc = bs_error_set(err, BS_ERR_USAGE, "evaluate: --fc-inputs mixes %d *_relmat.tsv files with %d time "
+                              "series; give one kind", relmat, files.n - relmat);
+        else if (relmat)
+            rc = (first = read_relmat(&files, 0, NULL, err)) ? BS_OK : err->code;
+        else
+            rc = bs_group_read_series(&files, 0, &s, &n, err);
     }
-    bs_strlist_free(&files);
-    if (rc)
+    if (rc) {
+        bs_strlist_free(&files);
         return rc;
-    const int R = s[0].R;
+    }
+    const int R = relmat ? first->n : s[0].R;
+    const int runs_total = relmat ? files.n : n;
     const int64_t d = bs_fc_vector_length(R);
     memset(f, 0, sizeof *f);
     f->d = d;
-    f->X = bs_alloc_floats((size_t)n * d);
-    f->ids = calloc((size_t)n, sizeof *f->ids);
+    f->X = bs_alloc_floats((size_t)runs_total * d);
+    f->ids = calloc((size_t)runs_total, sizeof *f->ids);
     float *fc = bs_alloc_floats((size_t)R * R), *vec = bs_alloc_floats((size_t)d);
-    int *runs = calloc((size_t)n, sizeof *runs);
+    int *runs = calloc((size_t)runs_total, sizeof *runs);
     if (!f->X || !f->ids || !fc || !vec || !runs)
         rc = bs_error_set(err, BS_ERR_NOMEM, "evaluate: out of memory");
     bs_fc_options o;
     bs_fc_options_init(&o);
-    for (int u = 0; u < n && rc == BS_OK; u++) {
-        if ((rc = bs_fc_compute(s[u].ts, s[u].T, R, &o, fc, NULL, NULL, err)))
-            break;
-        for (size_t k = 0; k < (size_t)R * R; k++)
-            if (!isfinite(fc[k]))
-                fc[k] = 0.0f;
-        bs_fc_vectorize(fc, 1, R, vec);
-        int64_t k = f->n - 1;
-        if (k < 0 || strcmp(f->ids[k], s[u].participant)) {
-            k = f->n++;
-            if (!(f->ids[k] = strdup(s[u].participant))) {
-                rc = BS_ERR_NOMEM;
+    for (int u = 0; u < runs_total && rc == BS_OK; u++) {
+        char *participant = NULL;
+        if (relmat) {
+            if (u > 0 && !(m = read_relmat(&files, u, first, err))) {
+                rc = err->code;
                 break;
             }
+            const bs_relmat *cur = u ? m : first;
+            memcpy(fc, cur->values, (size_t)R * R * sizeof *fc);
+            if (!(participant = bs_group_participant(cur->path)))
+                rc = bs_error_set(err, BS_ERR_FORMAT, "%s: the file name has no sub- entity (expected "
+                                  "sub-<label>_...)", cur->path);
+            bs_relmat_free(m);
+            m = NULL;
+        } else {
+            rc = bs_fc_compute(s[u].ts, s[u].T, R, &o, fc, NULL, NULL, err);
         }
-        runs[k]++;
-        float *dst = f->X + k * d;
-        for (int64_t j = 0; j < d; j++)
-            dst[j] += (vec[j] - dst[j]) / (float)runs[k];
+        if (rc == BS_OK)
+            rc = add_run(f, runs, relmat ? participant : s[u].participant, fc, R, vec);
+        free(participant);
     }
     bs_free(fc);
     bs_free(vec);
     free(runs);
+    bs_relmat_free(first);
     bs_group_series_free(s, n);
+    bs_strlist_free(&files);
     return rc;
 }
 

@@ -76,7 +76,29 @@ static int excluded(const char *name)
     return strstr(name, "desc-confounds") || strstr(name, "desc-groundtruth") || strstr(name, "_regressors");
 }
 
-static int walk(const char *dir, const char *suffix, bs_strlist *out, int depth, bs_error *err)
+/* The suffix with the atlas entity spelled the other way: XCP-D 26.x writes
+ * _atlas-<A>_, older releases _seg-<A>_, and either may be on disk.  NULL
+ * when the suffix names no such entity. */
+static char *other_naming(const char *suffix)
+{
+    static const char *const pairs[][2] = {{"atlas-", "seg-"}, {"seg-", "atlas-"}};
+    for (size_t k = 0; k < 2; k++) {
+        const char *from = pairs[k][0], *to = pairs[k][1];
+        const char *at = strstr(suffix, from);
+        while (at && at != suffix && at[-1] != '_')
+            at = strstr(at + 1, from);
+        if (!at)
+            continue;
+        size_t head = (size_t)(at - suffix), len = strlen(suffix) - strlen(from) + strlen(to) + 1;
+        char *alt = malloc(len);
+        if (alt)
+            snprintf(alt, len, "%.*s%s%s", (int)head, suffix, to, at + strlen(from));
+        return alt;
+    }
+    return NULL;
+}
+
+static int walk(const char *dir, const char *suffix, const char *alt, bs_strlist *out, int depth, bs_error *err)
 {
     if (depth > 16)
         return BS_OK;
@@ -98,8 +120,9 @@ static int walk(const char *dir, const char *suffix, bs_strlist *out, int depth,
         struct stat st;
         if (stat(p, &st) == 0) {
             if (S_ISDIR(st.st_mode))
-                rc = walk(p, suffix, out, depth + 1, err);
-            else if (S_ISREG(st.st_mode) && ends_with(e->d_name, suffix) && !excluded(e->d_name))
+                rc = walk(p, suffix, alt, out, depth + 1, err);
+            else if (S_ISREG(st.st_mode) && (ends_with(e->d_name, suffix) || (alt && ends_with(e->d_name, alt))) &&
+                     !excluded(e->d_name))
                 rc = bs_strlist_push(out, p);
         }
         free(p);
@@ -115,12 +138,13 @@ int bs_group_expand_inputs(const char *arg, const char *suffix, bs_strlist *out,
     if (stat(arg, &st) == 0 && S_ISREG(st.st_mode))
         return bs_strlist_push(out, arg);
     if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) {
-        int rc = walk(arg, suffix, out, 0, err);
-        if (rc)
-            return rc;
-        if (out->n == before)
-            return bs_error_set(err, BS_ERR_IO, "%s: no file named *%s in this folder", arg, suffix);
-        return BS_OK;
+        char *alt = other_naming(suffix);
+        int rc = walk(arg, suffix, alt, out, 0, err);
+        if (rc == BS_OK && out->n == before)
+            rc = bs_error_set(err, BS_ERR_IO, "%s: no file named *%s%s%s in this folder", arg, suffix,
+                              alt ? " or *" : "", alt ? alt : "");
+        free(alt);
+        return rc;
     }
     glob_t g;
     int grc = glob(arg, 0, NULL, &g);
@@ -230,7 +254,8 @@ int bs_group_read_series(const bs_strlist *paths, double tr_default, bs_group_se
     for (int i = 0; i < paths->n; i++) {
         int rc = read_one(paths->items[i], tr_default, &s[i], err);
         if (rc == BS_OK && i > 0 && s[i].R != s[0].R)
-            rc = bs_error_set(err, BS_ERR_DATA, "%s: %d ROI columns, but %s has %d (one atlas for all inputs)",
+            rc = bs_error_set(err, BS_ERR_DATA, "%s: %d ROI columns, but %s has %d (one atlas for all inputs: "
+                              "narrow --suffix, e.g. _atlas-<label>_stat-mean_timeseries.tsv)",
                               s[i].path, s[i].R, s[0].path, s[0].R);
         if (rc) {
             bs_group_series_free(s, i + 1);
