@@ -185,6 +185,7 @@ static const char *css =
     "svg .boundary{stroke:#000;stroke-width:1;stroke-opacity:0.6}\n"
     "svg .bar{fill:#0072b2}\n"
     "svg .bar.flagged{fill:#d55e00}\n"
+    "svg .bar.unknown{fill-opacity:0.3}\n"
     "svg .mean{stroke:#000;stroke-width:2}\n"
     "p.note{font-size:13px;color:#444}\n"
     "p.warning{font-size:13px;color:#8a3b00;background:#fff3e0;padding:6px;border-left:4px solid #d55e00}\n"

@@ -383,16 +383,14 @@ void bs_report_draw_bars(FILE *fp, const bs_report_bars *b)
         int64_t k = order_at(b->order, i);
         double v = b->values[k];
         int finite = isfinite(v);
-        int flagged = !finite || (isfinite(b->threshold) && v < b->threshold);
+        int flagged = b->flagged ? b->flagged[k] != 0 : finite && isfinite(b->threshold) && v < b->threshold;
         double top_v = finite ? (v < y.d0 ? y.d0 : v > y.d1 ? y.d1 : v) : y.d1;
         double py = map(&y, top_v);
-        fprintf(fp, "<rect class=\"bar%s\"", flagged ? " flagged" : "");
+        fprintf(fp, "<rect class=\"bar%s%s\"", flagged ? " flagged" : "", finite ? "" : " unknown");
         attr(fp, "x", left + i * band + 0.5 * gap);
         attr(fp, "y", py);
         attr(fp, "width", band - gap);
         attr(fp, "height", top + h - py);
-        if (!finite)
-            fputs(" fill-opacity=\"0.35\"", fp);
         fputs("><title>", fp);
         if (b->labels)
             bs_report_text(fp, b->labels[k]);
@@ -502,7 +500,7 @@ void bs_report_draw_lines(FILE *fp, const bs_report_lines *l)
             text(fp, lx + 16, ly, "start", 0.0, l->names[s]);
         }
         if (l->mark_label && l->n_marks > 0) {
-            fprintf(fp, "<rect class=\"mark\" x=\"%.0f\" y=\"%.0f\" width=\"12\" height=\"10\"/>\n", lx, ly - 9);
+            fprintf(fp, "<rect class=\"mark legend-mark\" x=\"%.0f\" y=\"%.0f\" width=\"12\" height=\"10\"/>\n", lx, ly - 9);
             text(fp, lx + 16, ly, "start", 0.0, l->mark_label);
         }
         fputs("</g>\n", fp);

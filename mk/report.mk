@@ -19,5 +19,5 @@ brainstage_LDADD += $(JANSSON_LIBS)
 
 check_PROGRAMS += tests/test_report
 tests_test_report_LDADD = $(tests_ldadd)
-TESTS += tests/test_report tests/report_browser.sh
-EXTRA_DIST += tests/report_browser.sh tests/report_check.py docs/reports.md
+TESTS += tests/test_report tests/report_browser.py
+EXTRA_DIST += tests/report_browser.py tests/report_png.py docs/reports.md

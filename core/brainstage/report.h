@@ -91,12 +91,14 @@ typedef struct bs_report_heatmap {
 void bs_report_draw_heatmap(FILE *fp, const bs_report_heatmap *h);
 
 /* Bars with an optional threshold line: coverage per ROI.  Each bar is a
- * <rect class="bar"> (class "bar flagged" when below the threshold or not
- * finite; non-finite bars are drawn at full height in the flagged colour). */
+ * <rect class="bar">, with class "flagged" added when flagged (or, without
+ * a flagged array, when below the threshold) and "unknown" when the value
+ * is not finite (drawn faint at full height). */
 typedef struct bs_report_bars {
     const char *id, *title, *caption;
     int64_t n;
     const double *values;
+    const unsigned char *flagged; /* n flags; NULL = below the threshold */
     const int64_t *order;         /* display order; NULL = identity */
     const char *const *labels;    /* drawn when n <= 48 */
     double ymin, ymax;

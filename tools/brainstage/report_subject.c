@@ -221,29 +221,35 @@ static void run_fc(FILE *fp, const report_run *r, int index, char **groups)
 static void run_coverage(FILE *fp, const report_run *r, int index)
 {
     double *cov = malloc((size_t)r->R * sizeof *cov);
-    if (!cov)
+    unsigned char *flagged = malloc((size_t)r->R);
+    if (!cov || !flagged) {
+        free(cov);
+        free(flagged);
         return;
+    }
     int known = 0;
     for (int c = 0; c < r->R; c++) {
-        /* a ROI without signal is flagged even when its coverage is unknown */
-        cov[c] = isfinite(r->coverage[c]) ? r->coverage[c] : roi_defined(r, c) ? NAN : 0.0;
-        known += isfinite(r->coverage[c]);
-        if (!roi_defined(r, c) && isfinite(cov[c]) && isfinite(r->min_coverage) && cov[c] >= r->min_coverage)
-            cov[c] = NAN; /* no signal although covered: flag it */
+        cov[c] = r->coverage[c];
+        known += isfinite(cov[c]);
+        /* below the threshold, or without signal whatever the coverage says */
+        flagged[c] = !roi_defined(r, c) || (isfinite(cov[c]) && isfinite(r->min_coverage) && cov[c] < r->min_coverage);
     }
-    char id[32], caption[256], thr[48], b[32];
+    char id[32], caption[320], thr[48], b[32];
     snprintf(id, sizeof id, "coverage-%d", index);
     snprintf(thr, sizeof thr, "min_coverage %s", bs_report_value(b, r->min_coverage, 3));
     snprintf(caption, sizeof caption,
-             "Fraction of each ROI's voxels inside the brain mask%s; orange bars: below the threshold (no signal).%s",
+             "Fraction of each ROI's voxels inside the brain mask%s; orange: flagged (below the threshold, no "
+             "signal).%s",
              isfinite(r->min_coverage) ? ", dashed line: min_coverage" : "",
-             known ? "" : " Coverage unknown (no sidecar): only ROIs without signal are shown.");
+             known ? "" : " Coverage unknown (no sidecar): faint full bars, only ROIs without signal are flagged.");
     bs_report_bars bars = {
-        .id = id, .title = "Coverage per ROI", .caption = caption, .n = r->R, .values = cov, .order = r->order,
-        .labels = (const char *const *)r->display, .ymin = 0, .ymax = 1, .threshold = r->min_coverage,
-        .threshold_label = thr, .y_label = "coverage", .width = 760, .height = 160};
+        .id = id, .title = "Coverage per ROI", .caption = caption, .n = r->R, .values = cov, .flagged = flagged,
+        .order = r->order, .labels = (const char *const *)r->display, .ymin = 0, .ymax = 1,
+        .threshold = r->min_coverage, .threshold_label = isfinite(r->min_coverage) ? thr : NULL,
+        .y_label = "coverage", .width = 760, .height = 160};
     bs_report_draw_bars(fp, &bars);
     free(cov);
+    free(flagged);
 }
 
 void report_run_write(FILE *fp, const report_run *r, int index)
