@@ -201,6 +201,17 @@ static void x_axis(FILE *fp, const scale *x, double y, const char *label)
     fputs("</g>\n", fp);
 }
 
+/* A dashed horizontal line at value v (when finite), labelled in the right margin. */
+static void threshold_line(FILE *fp, const scale *y, double left, double w, double v, const char *label)
+{
+    if (!isfinite(v))
+        return;
+    double py = map(y, v);
+    line(fp, "threshold", left, py, left + w, py);
+    if (label)
+        text(fp, left + w + 6, py + 4, "start", 0.0, label);
+}
+
 /* ---- heatmap ----------------------------------------------------------- */
 
 static int64_t order_at(const int64_t *order, int64_t i)
@@ -400,12 +411,7 @@ void bs_report_draw_bars(FILE *fp, const bs_report_bars *b)
         fputs("</title></rect>\n", fp);
     }
     fputs("</g>\n", fp);
-    if (isfinite(b->threshold)) {
-        double py = map(&y, b->threshold);
-        line(fp, "threshold", left, py, left + w, py);
-        if (b->threshold_label)
-            text(fp, left + w + 6, py + 4, "start", 0.0, b->threshold_label);
-    }
+    threshold_line(fp, &y, left, w, b->threshold, b->threshold_label);
     y_axis(fp, &y, left, b->y_label);
     line(fp, "axis-line", left, top + h, left + w, top + h);
     if (labels)
@@ -482,12 +488,7 @@ void bs_report_draw_lines(FILE *fp, const bs_report_lines *l)
         bs_report_text(fp, l->names ? l->names[s] : "series");
         fputs("</title></path>\n", fp);
     }
-    if (isfinite(l->threshold)) {
-        double py = map(&ys, l->threshold);
-        line(fp, "threshold", left, py, left + w, py);
-        if (l->threshold_label)
-            text(fp, left + w + 6, py + 4, "start", 0.0, l->threshold_label);
-    }
+    threshold_line(fp, &ys, left, w, l->threshold, l->threshold_label);
     y_axis(fp, &ys, left, l->y_label);
     x_axis(fp, &xs, top + h, l->x_label);
     int named = l->names && l->n_series > 1; /* one series: the axis label says it */
