@@ -190,6 +190,7 @@ static const char *css =
     "p.note{font-size:13px;color:#444}\n"
     "p.warning{font-size:13px;color:#8a3b00;background:#fff3e0;padding:6px;border-left:4px solid #d55e00}\n"
     "nav a{margin-right:12px}\n"
+    "details{margin:4px 0}\nsummary{cursor:pointer;font-size:13px}\n"
     "div.panels{display:flex;flex-wrap:wrap;gap:4px 24px}\n"
     "div.panels figure{margin:6px 0}\n";
 

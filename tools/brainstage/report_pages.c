@@ -30,12 +30,20 @@ static void cell(FILE *fp, const char *tag, const char *text, int numeric)
     fprintf(fp, "</%s>", tag);
 }
 
+/* The number a whole cell holds, NaN for "n/a" or text. */
+static double parse_number(const char *text)
+{
+    char *end = NULL;
+    double v = strtod(text, &end);
+    return end != text && !*end ? v : NAN;
+}
+
 /* A numeric cell shown with 3 significant digits; text kept as is. */
 static void value_cell(FILE *fp, const char *text)
 {
-    char *end = NULL, b[32];
-    double v = strtod(text, &end);
-    if (end != text && !*end)
+    char b[32];
+    double v = parse_number(text);
+    if (isfinite(v))
         cell(fp, "td", bs_report_value(b, v, 3), 1);
     else
         cell(fp, "td", text, 0);
@@ -347,6 +355,51 @@ static void metrics_table(FILE *fp, const report_eval *e)
     fputs("</table>\n", fp);
 }
 
+/* Row index of the split named `name` ("mean", "sd"), or -1. */
+static int64_t split_row(const bs_tsv *t, const char *name)
+{
+    for (int64_t i = 0; i < t->n_rows; i++)
+        if (!strcmp(bs_tsv_cell(t, i, 0), name))
+            return i;
+    return -1;
+}
+
+/* One row per evaluation, mean +- sd of every metric any of them has. */
+static void metrics_summary(FILE *fp, const report_group *g)
+{
+    bs_strlist cols = {0};
+    for (int e = 0; e < g->n_evals; e++)
+        for (int c = 3; c < g->evals[e].metrics->n_cols; c++) /* after split, n_train, n_test */
+            bs_strlist_push(&cols, g->evals[e].metrics->header[c]);
+    bs_group_unique(&cols);
+    fputs("<table class=\"metrics\" id=\"metrics-summary\">\n<tr><th>evaluation</th><th>splits</th>", fp);
+    for (int c = 0; c < cols.n; c++)
+        cell(fp, "th", cols.items[c], 0);
+    fputs("</tr>\n", fp);
+    for (int e = 0; e < g->n_evals; e++) {
+        const bs_tsv *t = g->evals[e].metrics;
+        int64_t mean = split_row(t, "mean"), sd = split_row(t, "sd");
+        char n[32];
+        snprintf(n, sizeof n, "%lld", (long long)(t->n_rows - (mean >= 0) - (sd >= 0)));
+        fputs("<tr>", fp);
+        cell(fp, "td", g->evals[e].name, 0);
+        cell(fp, "td", n, 1);
+        for (int c = 0; c < cols.n; c++) {
+            int col = bs_tsv_column(t, cols.items[c]);
+            char a[32], b[32], text[80] = "";
+            if (col >= 0 && mean >= 0) {
+                bs_report_value(a, parse_number(bs_tsv_cell(t, mean, col)), 3);
+                bs_report_value(b, sd >= 0 ? parse_number(bs_tsv_cell(t, sd, col)) : NAN, 2);
+                snprintf(text, sizeof text, "%s \u00b1 %s", a, b);
+            }
+            cell(fp, "td", text, 1);
+        }
+        fputs("</tr>\n", fp);
+    }
+    fputs("</table>\n", fp);
+    bs_strlist_free(&cols);
+}
+
 /* Values of a metric over the numbered splits of an evaluation. */
 static int split_values(const report_eval *e, const char *metric, double *out)
 {
@@ -358,10 +411,7 @@ static int split_values(const report_eval *e, const char *metric, double *out)
         const char *s = bs_tsv_cell(t, i, 0);
         if (!s[0] || strspn(s, "0123456789") != strlen(s))
             continue; /* mean, sd */
-        char *end = NULL;
-        const char *v = bs_tsv_cell(t, i, col);
-        double x = strtod(v, &end);
-        out[n++] = end != v && !*end ? x : NAN;
+        out[n++] = parse_number(bs_tsv_cell(t, i, col));
     }
     return n;
 }
@@ -414,11 +464,14 @@ static void group_metrics(FILE *fp, const report_group *g)
         metric_dots(fp, g, metrics[k], chance ? 0.5 : NAN);
     }
     fputs("</div>\n", fp);
-    for (int e = 0; e < g->n_evals; e++) {
-        fputs("<h3>", fp);
+    if (g->n_evals)
+        metrics_summary(fp, g);
+    for (int e = 0; e < g->n_evals; e++) { /* per-split tables folded away (native <details>, no script) */
+        fputs("<details><summary>per split: ", fp);
         bs_report_text(fp, g->evals[e].name);
-        fputs("</h3>\n", fp);
+        fputs("</summary>\n", fp);
         metrics_table(fp, &g->evals[e]);
+        fputs("</details>\n", fp);
     }
     bs_report_section_end(fp);
 }
@@ -507,11 +560,17 @@ int report_write_group(const char *out_dir, const report_group *g, const bs_strl
     bs_report_section_begin(fp, "embeddings", "Embeddings");
     if (!g->n_models)
         bs_report_note(fp, 0, "No embedding tables (group/features-*.tsv).");
+    fputs("<div class=\"panels\">\n", fp);
     for (int k = 0; k < g->n_models; k++) {
         char id[160];
+        fputs("<div>\n<h3>", fp);
+        bs_report_text(fp, g->models[k].name);
+        fputs("</h3>\n", fp);
         snprintf(id, sizeof id, "pca-%s", g->models[k].name);
         model_scatter(fp, g, &g->models[k], -1, id);
+        fputs("</div>\n", fp);
     }
+    fputs("</div>\n", fp);
     bs_report_section_end(fp);
     group_subjects(fp, g, subjects);
     bs_report_end(fp);
