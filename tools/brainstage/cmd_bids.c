@@ -530,8 +530,10 @@ static int participant_level(const bs_cli *cli, const bids_args *a)
     for (int i = 0; i < bolds.n; i++) {
         if (participant_run(cli, a, pipeline_path, reg, &atlas, bolds.items[i]))
             failed++;
-        else if (++done)
+        else {
+            done++;
             bs_strlist_push(&bolds_done, bolds.items[i]);
+        }
     }
     if (done && write_description(a, a->pipeline, &err)) {
         fprintf(stderr, "brainstage: bids: %s\n", err.message);

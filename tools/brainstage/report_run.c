@@ -236,7 +236,7 @@ static void build_timeline(report_run *r)
     long long D = r->have_clean ? r->dummy : 0;
     int64_t n_time = r->T;
     if (r->have_clean)
-        n_time = r->fd ? r->n_fd : D + r->kept + (r->kept == r->T ? r->flagged : 0);
+        n_time = r->fd ? r->n_fd : D + r->T; /* without FD, where censored volumes were is unknown */
     if (n_time < r->T)
         n_time = r->T;
     r->n_time = n_time;
@@ -248,7 +248,7 @@ static void build_timeline(report_run *r)
         r->state[t] = REPORT_DUMMY;
     int64_t flagged = 0;
     int censoring = r->have_clean && r->fd_max > 0 && r->fd;
-    for (int64_t t = D; censoring && t < n_time; t++)
+    for (int64_t t = D; censoring && t < n_time && t < r->n_fd; t++)
         if (r->fd[t] > r->fd_max) {
             r->state[t] = REPORT_CENSORED;
             flagged++;
@@ -402,8 +402,8 @@ static int read_relmat(report_run *r)
             for (int c = 0; c < r->R; c++) {
                 const char *cell = bs_tsv_cell(t, i, c + 1);
                 char *end = NULL;
-                double v = strcmp(cell, "n/a") ? strtod(cell, &end) : NAN;
-                r->fc[i * r->R + c] = (float)(end && *end ? NAN : v);
+                double v = strtod(cell, &end); /* "n/a", empty or text: no data */
+                r->fc[i * r->R + c] = end != cell && !*end ? (float)v : NAN;
             }
         if (ok) {
             const char *base = strrchr(found.items[k], '/');

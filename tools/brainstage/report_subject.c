@@ -72,8 +72,10 @@ static void run_summary(FILE *fp, const report_run *r, int index)
     ROW("ROIs", "%d (%d below the coverage threshold, without signal)", r->R, undefined);
     ROW("repetition time", "%s%s", r->tr > 0 ? bs_report_value(a, r->tr, 4) : "unknown", r->tr > 0 ? " s" : "");
     if (r->have_clean) {
-        ROW("volumes", "%lld in the input: %lld kept, %lld censored, %lld dummy scans removed",
-            r->dummy + r->kept + (r->kept == r->T ? r->flagged : 0), r->kept, r->flagged, r->dummy);
+        ROW("volumes", "%lld kept, %lld censored, %lld dummy scans removed", r->kept, r->flagged, r->dummy);
+        if (r->fd) /* the confounds have one row per input volume */
+            snprintf(v[n - 1], sizeof v[n - 1], "%lld in the input: %lld kept, %lld censored, %lld dummy scans removed",
+                     (long long)r->n_fd, r->kept, r->flagged, r->dummy);
         ROW("denoising", "%s confounds, band-pass %s Hz, censoring FD > %s mm", r->strategy, r->band,
             bs_report_value(b, r->fd_max, 3));
     } else {
