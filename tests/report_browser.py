@@ -273,6 +273,20 @@ try:
     os.remove(bad_ts[:-4] + ".json")
     for p in glob.glob(os.path.join(bad_out, "sub-01", "func", "*_relmat.*")):
         os.remove(p)
+    # sub-02: a sidecar whose censoring count disagrees with its confounds
+    side = glob.glob(os.path.join(bad_out, "sub-02", "func", "*_stat-mean_timeseries.json"))[0]
+    meta = json.load(open(side))
+    meta["brainstage"]["clean"] = re.sub(r"flagged=(\d+)", lambda m: f"flagged={int(m.group(1)) + 1}",
+                                         meta["brainstage"]["clean"])
+    json.dump(meta, open(side, "w"))
+    # sub-03: Schaefer-style ROI names carry their network
+    s3 = glob.glob(os.path.join(bad_out, "sub-03", "func", "*_stat-mean_timeseries.tsv"))[0]
+    rows3 = read_tsv(s3)
+    nets = ["Vis", "SomMot", "DorsAttn", "Default"]
+    rows3[0] = [f"7Networks_{'LR'[i % 2]}H_{nets[i % 4]}_{i + 1}" for i in range(R)]
+    with open(s3, "w", encoding="utf-8") as f:
+        f.write("".join("\t".join(r) + "\n" for r in rows3))
+    os.remove(s3[:-4] + ".json")
     bare_fp = os.path.join(tmp, "bare")
     os.makedirs(bare_fp)
     shutil.copy(os.path.join(fp, "participants.tsv"), bare_fp)
@@ -289,6 +303,13 @@ try:
     check("sidecar" in warnings, f"damaged subject: the report says the sidecar is missing ({warnings[:120]})")
     check("fd-0" not in bdom.ids(), "damaged subject: no FD figure without confounds")
     check(len(bdom.find("rect", cls="flagged", svg="coverage-0")) == 1, "damaged subject: the ROI without signal is flagged")
+    d2 = load_dom(os.path.join(bad_out, "sub-02.html"))
+    w2 = " ".join(t for e in d2.find("p", cls="warning") for t in e["text"])
+    check("not marked" in w2 and len(d2.find("rect", cls="mark", svg="fd-0", parent_cls="marks")) == 0,
+          f"sidecar and confounds disagree on censoring: said, no volume marked ({w2[:100]})")
+    check(len(d2.find("g", cls="hm-row", svg="carpet-0")) == R, "sub-02: carpet still drawn")
+    d3 = load_dom(os.path.join(bad_out, "sub-03.html"))
+    check(len(d3.find("rect", cls="group", svg="fc-0")) == 4, "Schaefer-style names: ROIs grouped into their 4 networks")
 finally:
     shutil.rmtree(tmp, ignore_errors=True)
 
