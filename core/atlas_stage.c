@@ -107,6 +107,11 @@ int bs_atlas_stage_output(const bs_data *bold, const bs_parcellation *p, double 
         rc = bs_data_set_coverage(d, p->n_rois, p->coverage, err);
     if (!rc)
         rc = set_naming(d, p, naming, err);
+    if (!rc) { /* recorded so reports can draw the threshold (docs/reports.md) */
+        char threshold[32];
+        snprintf(threshold, sizeof threshold, "%.6g", min_coverage);
+        rc = bs_data_set_attr(d, "min_coverage", threshold, err);
+    }
     if (rc) {
         bs_data_free(d);
         return rc;

@@ -33,3 +33,4 @@ $BS --quiet --threads "$j" --seed "$seed" bids "$work/fmriprep" "$work/derivativ
     --label group --head logreg --folds 4 --shots 5 --steps 150 --epochs 40 --batch 8 | tee "$work/metrics.txt"
 
 step "done: outputs in $work/derivatives (group/ holds checkpoints, features and metrics TSV/JSON)"
+echo "   reports: $work/derivatives/group.html and $work/derivatives/sub-XX.html (open in a browser)"

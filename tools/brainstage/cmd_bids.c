@@ -14,6 +14,7 @@
 #define _GNU_SOURCE 1
 #include "config.h"
 #include "cli_group.h"
+#include "report.h"
 #include "brainstage/atlas.h"
 #include "brainstage/bids.h"
 #include "brainstage/fileio.h"
@@ -471,6 +472,26 @@ done:
     return status;
 }
 
+/* ---- HTML reports (docs/reports.md) ---- */
+
+/* OUTPUT_DIR/sub-X.html for every subject with a finished run; returns
+ * the number of reports that failed (message printed). */
+static int participant_reports(const bs_cli *cli, const bids_args *a, const bs_strlist *bolds_done)
+{
+    bs_strlist subs = {0};
+    for (int i = 0; i < bolds_done->n; i++) {
+        char *sub = bs_bids_entity(bolds_done->items[i], "sub");
+        char *name = sub ? fmt("sub-%s", sub) : NULL;
+        if (name)
+            bs_strlist_push(&subs, name);
+        free(name);
+        free(sub);
+    }
+    int failed = bs_report_participant_level(a->in, a->out, &subs, cli->quiet);
+    bs_strlist_free(&subs);
+    return failed;
+}
+
 static int participant_level(const bs_cli *cli, const bids_args *a)
 {
     if (!a->pipeline) {
@@ -510,16 +531,21 @@ static int participant_level(const bs_cli *cli, const bids_args *a)
     atlas_choice atlas;
     choose_atlas(a, &atlas);
     int done = 0;
+    bs_strlist bolds_done = {0};
     for (int i = 0; i < bolds.n; i++) {
         if (participant_run(cli, a, pipeline_path, reg, &atlas, bolds.items[i]))
             failed++;
-        else
+        else {
             done++;
+            bs_strlist_push(&bolds_done, bolds.items[i]);
+        }
     }
     if (done && write_description(a, a->pipeline, &err)) {
         fprintf(stderr, "brainstage: bids: %s\n", err.message);
         failed++;
     }
+    failed += participant_reports(cli, a, &bolds_done);
+    bs_strlist_free(&bolds_done);
     if (!cli->quiet)
         printf("participant level: %d run(s) done, %d skipped or failed\n", done, failed);
     free(atlas.image);
@@ -622,6 +648,8 @@ static int group_level(const bs_cli *cli, const bids_args *a)
         free(loss);
         free(feats);
     }
+    if (!rc) /* group.html, and every subject report gains its embeddings and predictions */
+        rc = bs_report_group_level(a->in, a->out, participants, label, cli->quiet);
     free(participants);
     free(gdir);
     return rc ? 1 : 0;
