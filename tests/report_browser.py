@@ -177,6 +177,9 @@ try:
     ts_path = glob.glob(os.path.join(out, "sub-01", "func", "*_stat-mean_timeseries.tsv"))[0]
     ts = read_tsv(ts_path)
     R, T = len(ts[0]), len(ts) - 1
+    # the participant level finds the simulator's label table by BIDS inheritance
+    dseg = read_tsv(glob.glob(os.path.join(fp, "atlas", "*_dseg.tsv"))[0])
+    check(ts[0] == [r[dseg[0].index("name")] for r in dseg[1:]], f"time series columns named from the dseg table ({ts[0][:2]})")
     conf = read_tsv(glob.glob(os.path.join(fp, "sub-01", "func", "*_desc-confounds_timeseries.tsv"))[0])
     fd = [float(v) if v != "n/a" else 0.0 for v in (r[conf[0].index("framewise_displacement")] for r in conf[1:])]
     dummy = 2

@@ -253,11 +253,19 @@ static void atlas_from_file(const char *path, atlas_choice *c)
     char *slash = strrchr(dir, '/');
     if (slash)
         *slash = '\0';
-    char *tsv = stem ? fmt("%s/%s.tsv", slash ? dir : ".", stem) : NULL;
-    if (is_file(tsv))
-        c->labels = tsv;
-    else
-        free(tsv);
+    /* The label table sits beside the image under the same name, or (BIDS
+     * inheritance, as brainstage simulate and templateflow write it) under
+     * the name without the space-/res-/den-/cohort- entities. */
+    char *general = stem ? acquisition_stem(stem) : NULL;
+    const char *names[] = {stem, general};
+    for (int k = 0; k < 2 && !c->labels; k++) {
+        char *tsv = names[k] ? fmt("%s/%s.tsv", slash ? dir : ".", names[k]) : NULL;
+        if (is_file(tsv))
+            c->labels = tsv;
+        else
+            free(tsv);
+    }
+    free(general);
     c->name = bs_atlas_label_from_path(path); /* the atlas stage's own default label */
     free(stem);
     free(dir);
