@@ -7,8 +7,12 @@
 libbrainstage_la_SOURCES += \
 	core/brainmae/region_attention.c \
 	core/brainmae/region_attention_impl.h \
+	core/brainmae/par.c \
+	core/brainmae/par.h \
 	core/brainmae/ops.c \
 	core/brainmae/ops.h \
+	core/brainmae/layer_ops.c \
+	core/brainmae/layer_ops_impl.h \
 	core/brainmae/model.c \
 	core/brainmae/model_internal.h \
 	core/brainmae/data.c \

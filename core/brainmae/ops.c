@@ -1,63 +1,78 @@
-/* core/brainmae/ops.c - BrainMAE's dense ops as thin adapters over the
- * shared nn core (brainstage/nn.h): linear, LayerNorm (eps 1e-5), tanh-GELU
- * and packed multi-head self-attention.  Only the region-aware graph
- * attention (region_attention.c) is BrainMAE's own op. */
+/* core/brainmae/ops.c - BrainMAE's linear layer on split GEMMs (par.h) and
+ * its dropout masks. */
 #include "ops.h"
+#include "par.h"
 
 #include <string.h>
 
-#include "brainstage/nn.h"
+#include "nn/nn_internal.h"
+
+MAE_HOT static void fill_rows(float *out, const float *b, int64_t n0, int64_t n1, int o)
+{
+    for (int64_t n = n0; n < n1; n++) {
+        float *row = out + (size_t)n * o;
+#pragma omp simd
+        for (int c = 0; c < o; c++) row[c] = b[c];
+    }
+}
 
 void mae_linear_fwd(float *out, const float *in, const float *W, const float *b, int64_t N,
                     int i, int o)
 {
-    nn_linear_forward(out, in, W, b, (int)N, i, o);
+    float beta = 0;
+    if (b) {
+        /* seed the output with the bias so one GEMM with beta = 1 finishes */
+        enum { ROWS = 256 };
+        const int64_t nch = (N + ROWS - 1) / ROWS;
+#pragma omp parallel for schedule(static) if (N * o > NN_PAR_MIN)
+        for (int64_t ch = 0; ch < nch; ch++)
+            fill_rows(out, b, ch * ROWS, ch * ROWS + ROWS < N ? ch * ROWS + ROWS : N, o);
+        beta = 1;
+    }
+    mae_sgemm(CblasNoTrans, CblasTrans, (int)N, o, i, 1, in, i, W, i, beta, out, o);
 }
 
 void mae_linear_bwd(float *din, float *dW, float *db, const float *dout, const float *in,
-                    const float *W, int64_t N, int i, int o)
+                    const float *W, int64_t N, int i, int o, int accumulate)
 {
-    nn_linear_backward(din, dW, db, dout, in, W, (int)N, i, o);
+    if (din)
+        mae_sgemm(CblasNoTrans, CblasNoTrans, (int)N, i, o, 1, dout, o, W, i,
+                  accumulate ? 1.0f : 0.0f, din, i);
+    mae_sgemm(CblasTrans, CblasNoTrans, o, i, (int)N, 1, dout, o, in, i, 1, dW, i);
+    if (db) mae_colsum_acc(db, dout, N, o);
 }
 
-void mae_layernorm_fwd(float *out, float *mean, float *rstd, const float *in, const float *g,
-                       const float *b, int64_t N, int d)
+/* splitmix64 (same as bs_splitmix64), inlined so the mask loop vectorises */
+static inline uint64_t mix64(uint64_t x)
 {
-    nn_layernorm_forward(out, mean, rstd, in, g, b, (int)N, d, 1e-5f);
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
 }
 
-void mae_layernorm_bwd(float *din, float *dg, float *db, const float *dout, const float *in,
-                       const float *mean, const float *rstd, const float *g, int64_t N, int d)
+MAE_HOT static void mask_groups(uint8_t *keep, int64_t g0, int64_t g1, uint32_t thr, uint64_t seed)
 {
-    nn_layernorm_backward(din, dg, db, dout, in, mean, rstd, g, (int)N, d);
+    for (int64_t g = g0; g < g1; g++) {
+        const uint64_t h = mix64(seed + (uint64_t)g * 0x9e3779b97f4a7c15ULL);
+        for (int lane = 0; lane < 4; lane++)
+            keep[4 * g + lane] = ((h >> (16 * lane)) & 0xffff) >= thr;
+    }
 }
 
-void mae_gelu_fwd(float *out, const float *in, int64_t n)
+void mae_dropout_mask(uint8_t *keep, int64_t n, float p, uint64_t seed)
 {
-    nn_gelu_forward(out, in, (size_t)n, NN_GELU_TANH);
-}
-
-void mae_gelu_bwd(float *din, const float *dout, const float *in, int64_t n)
-{
-    nn_gelu_backward(din, dout, in, (size_t)n, NN_GELU_TANH);
-}
-
-void mae_add(float *y, const float *x, int64_t n)
-{
-    nn_accumulate(y, x, (size_t)n);
-}
-
-void mae_mhsa_fwd(float *o, float *att, const float *qkv, int64_t nseq, int n, int d, int nh)
-{
-    nn_attn_dims dims = nn_attn_dims_packed((int)nseq, n, nh, d / nh);
-    nn_attention_forward(o, att, NULL, qkv, qkv + d, qkv + 2 * d, &dims);
-}
-
-void mae_mhsa_bwd(float *dqkv, const float *dout, const float *qkv, const float *att,
-                  int64_t nseq, int n, int d, int nh)
-{
-    nn_attn_dims dims = nn_attn_dims_packed((int)nseq, n, nh, d / nh);
-    memset(dqkv, 0, sizeof(float) * (size_t)(nseq * n * 3 * d));
-    nn_attention_backward(dqkv, dqkv + d, dqkv + 2 * d, dout, att, NULL, qkv, qkv + d, qkv + 2 * d,
-                          &dims);
+    const uint32_t thr = (uint32_t)(p * 65536.0 + 0.5);
+    const int64_t full = n / 4;
+    enum { GROUPS = 4096 };
+    const int64_t nch = (full + GROUPS - 1) / GROUPS;
+#pragma omp parallel for schedule(static) if (n > NN_PAR_MIN)
+    for (int64_t c = 0; c < nch; c++)
+        mask_groups(keep, c * GROUPS, c * GROUPS + GROUPS < full ? c * GROUPS + GROUPS : full, thr,
+                    seed);
+    if (n % 4) {
+        const uint64_t h = mix64(seed + (uint64_t)full * 0x9e3779b97f4a7c15ULL);
+        for (int lane = 0; lane < n % 4; lane++)
+            keep[4 * full + lane] = ((h >> (16 * lane)) & 0xffff) >= thr;
+    }
 }

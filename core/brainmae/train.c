@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "brainstage/log.h"
+#include "brainstage/nn.h"
 #include "brainstage/rng.h"
 #include "brainstage/tensor.h"
 
@@ -96,7 +97,9 @@ int bs_brainmae_pretrain(bs_brainmae *m, const bs_brainmae_prepared *subs, int n
             }
             float loss;
             bs_brainmae_zero_grad(m);
-            rc = bs_brainmae_forward(m, nb, x, mask, valid, &loss, err);
+            /* dropout masks from (seed, step): a resumed run draws the same */
+            rc = bs_brainmae_forward_train(m, nb, x, mask, valid,
+                                           nn_seed_mix(o->seed, (uint64_t)m->step, 0), &loss, err);
             if (!rc) rc = bs_brainmae_backward(m, err);
             if (!rc) bs_brainmae_adamw_step(m, &o->opt);
             sum += loss;

@@ -43,10 +43,14 @@ typedef struct bs_brainmae_config {
     float w_unmasked; /* loss weight on visible ROI segments (0.25) */
     float window_s;   /* segment length in seconds the model was trained with
                          (0 = unknown: no TR consistency check) */
+    float dropout;    /* training-time dropout rate of every transformer block
+                         (attention probabilities of self-attention blocks,
+                         both residual branches, FFN hidden layer); 0.1 by
+                         default, 0 = none; inference never drops */
 } bs_brainmae_config;
 
-/* Small default (d=64, 4 heads, SG, 3+2+1 blocks) for R ROIs and segments of
- * seg_len samples, n_segments per sample. */
+/* Small default (d=64, 4 heads, SG, 3+2+1 blocks, dropout 0.1) for R ROIs
+ * and segments of seg_len samples, n_segments per sample. */
 void bs_brainmae_config_default(bs_brainmae_config *cfg, int n_rois, int seg_len, int n_segments);
 int bs_brainmae_config_validate(const bs_brainmae_config *cfg, bs_error *err);
 
@@ -89,6 +93,13 @@ float *bs_brainmae_grads(bs_brainmae *m);
  * Stores activations for bs_brainmae_backward and sets *loss (may be NULL). */
 int bs_brainmae_forward(bs_brainmae *m, int batch, const float *x, const uint8_t *mask,
                         const uint8_t *valid, float *loss, bs_error *err);
+/* The same in training mode: dropout at cfg->dropout with keep masks that
+ * are a pure function of (seed, block, site, element index), so they do not
+ * depend on the thread count.  bs_brainmae_pretrain passes
+ * nn_seed_mix(options seed, step, 0). */
+int bs_brainmae_forward_train(bs_brainmae *m, int batch, const float *x, const uint8_t *mask,
+                              const uint8_t *valid, uint64_t dropout_seed, float *loss,
+                              bs_error *err);
 /* Adds d(loss)/d(params) of the last forward into the gradient buffer. */
 int bs_brainmae_backward(bs_brainmae *m, bs_error *err);
 void bs_brainmae_zero_grad(bs_brainmae *m);
@@ -223,7 +234,12 @@ int bs_brainmae_simulate(const bs_brainmae_sim *s, int subject, float *ts, int *
 int bs_brainmae_save(const bs_brainmae *m, const char *path, int with_optimizer, bs_error *err);
 bs_brainmae *bs_brainmae_load(const char *path, bs_error *err);
 
-/* ---- the region-aware attention op (exposed for tests) ---- */
+/* ---- the region-aware attention op (exposed for tests) ----
+ * adjacency: alpha = row-softmax((E Wq^T)(E Wk^T)^T / sqrt(dk)), diagonal
+ * removed unless self_loops; its backward ACCUMULATES dE, dWq, dWk.
+ * aggregate: out[s] = alpha v[s] for the nseq (R x d) blocks of v
+ * (overwritten; scratch unused, may be NULL); its backward OVERWRITES dv
+ * with alpha^T dout[s] and ACCUMULATES dalpha (scratch 8*R*R). */
 
 void bs_region_adjacency_forward_f32(const float *E, const float *Wq, const float *Wk, int R,
                                      int d, int dk, int self_loops, float *q, float *k,
