@@ -53,6 +53,15 @@ int bs_brainmae_pretrain(bs_brainmae *m, const bs_brainmae_prepared *subs, int n
                                 "brainmae pretrain: subject %d: prepared for %d ROIs x %d-sample "
                                 "windows (%d windows), model needs %d x %d (>= %d windows)",
                                 i, subs[i].n_rois, subs[i].seg_len, subs[i].n_seg, R, tau, S);
+    /* windows are whole samples: one TR for the cohort (1 % tolerance) */
+    for (int i = 1; i < n; i++)
+        if (fabs(subs[i].tr - subs[0].tr) > 0.01 * subs[0].tr)
+            return bs_error_set(err, BS_ERR_DATA,
+                                "brainmae pretrain: %s has TR %g s but %s has %g s: the %d-sample "
+                                "windows would last different times; resample the runs to one TR "
+                                "or pretrain them separately",
+                                subs[i].name ? subs[i].name : "a run", subs[i].tr,
+                                subs[0].name ? subs[0].name : "the first run", subs[0].tr, tau);
     int first_epoch = 0;
     if (o->resume && o->checkpoint && access(o->checkpoint, F_OK) == 0) {
         if (mae_checkpoint_load_into(m, o->checkpoint, 1, &first_epoch, err))

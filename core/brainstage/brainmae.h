@@ -146,11 +146,15 @@ typedef struct bs_brainmae_prepared {
     float *seg;       /* (n_seg, R, tau) */
     uint8_t *valid;   /* (R) */
     int n_valid;
+    double tr;        /* the run's TR (seconds) */
+    char *name;       /* copy of the subject's name, for messages */
 } bs_brainmae_prepared;
 
 /* Errors: TR missing, TR inconsistent with the model (round(window_s/TR) !=
- * seg_len when cfg->window_s > 0), R mismatch, run shorter than one sample of
- * n_segments segments (message gives the needed seconds), no valid ROI. */
+ * seg_len when cfg->window_s > 0), R mismatch, run shorter than one window
+ * or than one sample of n_segments windows (message gives the seconds
+ * needed), fewer than 2 valid ROIs (the message says when a volume is
+ * non-finite in every ROI: censored volumes must be interpolated first). */
 int bs_brainmae_prepare(const bs_brainmae_config *cfg, const bs_brainmae_subject *sub,
                         bs_brainmae_prepared *out, bs_error *err);
 void bs_brainmae_prepared_free(bs_brainmae_prepared *p);
@@ -176,7 +180,9 @@ typedef struct bs_brainmae_train_report {
 } bs_brainmae_train_report;
 
 /* Group-level pretraining over n subjects' prepared data.  Every epoch draws
- * one random sample (n_segments consecutive segments) per subject per pass. */
+ * one random sample (n_segments consecutive segments) per subject per pass.
+ * The runs' TRs must agree within 1 % (windows are whole samples, so runs at
+ * other TRs would mix window lengths in seconds): error naming both runs. */
 int bs_brainmae_pretrain(bs_brainmae *m, const bs_brainmae_prepared *subjects, int n,
                          const bs_brainmae_train_options *opt, bs_brainmae_train_report *report,
                          bs_error *err);
