@@ -41,14 +41,23 @@ def seed_mix(seed, a, b):
     return splitmix64(splitmix64(splitmix64(seed) ^ a) ^ ((b + 0x632BE59BD9B4E019) & M64))
 
 
-def dropout_keep(n, p, seed):
-    """mae_dropout_mask: element i is dropped when 16-bit lane i % 4 of
-    splitmix64(seed + (i // 4) * GOLDEN) is below round(p * 65536)."""
-    groups = np.arange((n + 3) // 4, dtype=np.uint64)
+def mix32(x):
+    """mix32 of core/brainmae/ops.c on a numpy uint32 array."""
     with np.errstate(over="ignore"):
-        h = splitmix64(np.uint64(seed) + groups * np.uint64(GOLDEN))
-    lanes = (h[:, None] >> (np.uint64(16) * np.arange(4, dtype=np.uint64))) & np.uint64(0xFFFF)
-    return lanes.reshape(-1)[:n] >= int(p * 65536.0 + 0.5)
+        x = x ^ (x >> np.uint32(16))
+        x = x * np.uint32(0x7FEB352D)
+        x = x ^ (x >> np.uint32(15))
+        x = x * np.uint32(0x846CA68B)
+        return x ^ (x >> np.uint32(16))
+
+
+def dropout_keep(n, p, seed):
+    """mae_dropout_mask: element i is dropped when the top 16 bits of
+    mix32(seed mod 2^32 + i * 0x9E3779B9) are below round(p * 65536)."""
+    i = np.arange(n, dtype=np.uint32)
+    with np.errstate(over="ignore"):
+        h = mix32(np.uint32(seed & 0xFFFFFFFF) + i * np.uint32(0x9E3779B9))
+    return (h >> np.uint32(16)) >= int(p * 65536.0 + 0.5)
 
 
 class Dropout:

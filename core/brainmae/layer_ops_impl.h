@@ -124,9 +124,10 @@ void FN(mae_layernorm_bwd)(REAL *dx, REAL *dg, REAL *db, const REAL *dy, const R
     }
 }
 
-/* ---- elementwise ops, each with an optional dropout factor keep * scale:
- * tanh-GELU (output dropped), its backward, residual add (branch dropped),
- * plain dropout ---- */
+/* ---- elementwise ops, each with an optional dropout factor k(i) of
+ * element i (mae_drop, ops.h; the mask is recomputed from its hash where it
+ * is needed, never stored): tanh-GELU (output dropped), its backward,
+ * residual add (branch dropped), plain dropout ---- */
 
 #ifndef MAE_EW_OPS
 #define MAE_EW_OPS
@@ -137,30 +138,34 @@ enum { EW_GELU_FWD, EW_GELU_BWD, EW_RESIDUAL, EW_DROPOUT };
 #define GELU_D(v, t) \
     ((REAL)0.5 * (1 + (t)) + \
      (REAL)0.5 * (v) * (1 - (t) * (t)) * (REAL)GELU_K * (1 + 3 * (REAL)GELU_C * (v) * (v)))
+/* dropout factor of element i: keep / (1 - p) or 0 */
+#define KEEP(i) ((REAL)((mae_mix32(key + (uint32_t)(i) * MAE_DROP_STEP) >> 16) >= thr) * sc)
 
 /* EW_GELU_FWD: y = gelu(a) [* k]; EW_GELU_BWD: y *= gelu'(a) [* k];
  * EW_RESIDUAL: y = a + b [* k]; EW_DROPOUT: y = a * k; on [i0, i1).  The
  * dropout test sits outside the loops so that each loop vectorises. */
 MAE_HOT static void FN(ew_span)(int op, REAL *y, const REAL *a, const REAL *b,
-                               const uint8_t *keep, REAL scale, int64_t i0, int64_t i1)
+                                const mae_drop *dr, int64_t i0, int64_t i1)
 {
+    const uint32_t key = dr ? dr->key : 0, thr = dr ? dr->thr : 0;
+    const REAL sc = dr ? (REAL)dr->scale : 1;
     switch (op) {
     case EW_GELU_FWD:
-        if (keep) {
+        if (dr) {
 #pragma omp simd
             for (int64_t i = i0; i < i1; i++)
-                y[i] = (REAL)0.5 * a[i] * (1 + GELU_T(a[i])) * ((REAL)keep[i] * scale);
+                y[i] = (REAL)0.5 * a[i] * (1 + GELU_T(a[i])) * KEEP(i);
         } else {
 #pragma omp simd
             for (int64_t i = i0; i < i1; i++) y[i] = (REAL)0.5 * a[i] * (1 + GELU_T(a[i]));
         }
         break;
     case EW_GELU_BWD:
-        if (keep) {
+        if (dr) {
 #pragma omp simd
             for (int64_t i = i0; i < i1; i++) {
                 const REAL t = GELU_T(a[i]);
-                y[i] *= GELU_D(a[i], t) * ((REAL)keep[i] * scale);
+                y[i] *= GELU_D(a[i], t) * KEEP(i);
             }
         } else {
 #pragma omp simd
@@ -171,9 +176,9 @@ MAE_HOT static void FN(ew_span)(int op, REAL *y, const REAL *a, const REAL *b,
         }
         break;
     case EW_RESIDUAL:
-        if (keep) {
+        if (dr) {
 #pragma omp simd
-            for (int64_t i = i0; i < i1; i++) y[i] = a[i] + b[i] * ((REAL)keep[i] * scale);
+            for (int64_t i = i0; i < i1; i++) y[i] = a[i] + b[i] * KEEP(i);
         } else {
 #pragma omp simd
             for (int64_t i = i0; i < i1; i++) y[i] = a[i] + b[i];
@@ -181,42 +186,42 @@ MAE_HOT static void FN(ew_span)(int op, REAL *y, const REAL *a, const REAL *b,
         break;
     default:
 #pragma omp simd
-        for (int64_t i = i0; i < i1; i++) y[i] = a[i] * ((REAL)keep[i] * scale);
+        for (int64_t i = i0; i < i1; i++) y[i] = a[i] * KEEP(i);
     }
 }
 
-static void FN(ew_run)(int op, REAL *y, const REAL *a, const REAL *b, const uint8_t *keep,
-                       REAL scale, int64_t n)
+static void FN(ew_run)(int op, REAL *y, const REAL *a, const REAL *b, const mae_drop *dr,
+                       int64_t n)
 {
     const int64_t nsp = (n + SPAN - 1) / SPAN;
 #pragma omp parallel for schedule(static) if (n > NN_PAR_MIN)
     for (int64_t sp = 0; sp < nsp; sp++) {
         const int64_t i0 = sp * SPAN, i1 = i0 + SPAN < n ? i0 + SPAN : n;
-        FN(ew_span)(op, y, a, b, keep, scale, i0, i1);
+        FN(ew_span)(op, y, a, b, dr, i0, i1);
     }
 }
 
-void FN(mae_gelu_fwd)(REAL *y, const REAL *x, int64_t n, const uint8_t *keep, REAL scale)
+void FN(mae_gelu_fwd)(REAL *y, const REAL *x, int64_t n, const mae_drop *dr)
 {
-    FN(ew_run)(EW_GELU_FWD, y, x, NULL, keep, scale, n);
+    FN(ew_run)(EW_GELU_FWD, y, x, NULL, dr, n);
 }
 
-void FN(mae_gelu_bwd)(REAL *g, const REAL *x, int64_t n, const uint8_t *keep, REAL scale)
+void FN(mae_gelu_bwd)(REAL *g, const REAL *x, int64_t n, const mae_drop *dr)
 {
-    FN(ew_run)(EW_GELU_BWD, g, x, NULL, keep, scale, n);
+    FN(ew_run)(EW_GELU_BWD, g, x, NULL, dr, n);
 }
 
-void FN(mae_residual_fwd)(REAL *y, const REAL *a, const REAL *b, const uint8_t *keep, REAL scale,
-                          int64_t n)
+void FN(mae_residual_fwd)(REAL *y, const REAL *a, const REAL *b, const mae_drop *dr, int64_t n)
 {
-    FN(ew_run)(EW_RESIDUAL, y, a, b, keep, scale, n);
+    FN(ew_run)(EW_RESIDUAL, y, a, b, dr, n);
 }
 
-void FN(mae_dropout_apply)(REAL *y, const REAL *x, const uint8_t *keep, REAL scale, int64_t n)
+void FN(mae_dropout_apply)(REAL *y, const REAL *x, const mae_drop *dr, int64_t n)
 {
-    FN(ew_run)(EW_DROPOUT, y, x, NULL, keep, scale, n);
+    FN(ew_run)(EW_DROPOUT, y, x, NULL, dr, n);
 }
 
+#undef KEEP
 #undef GELU_D
 #undef GELU_T
 
@@ -255,7 +260,7 @@ MAE_HOT static void FN(softmax_rows_bwd)(REAL *g, const REAL *p, int rows, int n
 }
 
 void FN(mae_mhsa_fwd)(REAL *o, REAL *att, const REAL *qkv, int64_t nseq, int n, int d, int nh,
-                      const uint8_t *keep, REAL keep_scale, REAL *work)
+                      const mae_drop *dr, REAL *work)
 {
     const int hd = d / nh, ld = 3 * d;
     const REAL scale = (REAL)(1.0 / sqrt((double)hd));
@@ -271,10 +276,9 @@ void FN(mae_mhsa_fwd)(REAL *o, REAL *att, const REAL *qkv, int64_t nseq, int n, 
         GEMM1(CblasNoTrans, CblasTrans, n, n, hd, scale, q, ld, k, ld, 0, P, n);
         FN(softmax_rows)(P, n, n);
         const REAL *Wt = P;
-        if (keep) {
-            REAL *Pd = work + (size_t)pair * nn;
-            FN(ew_span)(EW_DROPOUT, Pd, P, NULL, keep + (size_t)pair * nn, keep_scale, 0, (int64_t)nn);
-            Wt = Pd;
+        if (dr) { /* element indices of the whole (nseq, nh, n, n) tensor */
+            FN(ew_span)(EW_DROPOUT, work, att, NULL, dr, pair * (int64_t)nn, (pair + 1) * (int64_t)nn);
+            Wt = work + (size_t)pair * nn;
         }
         GEMM1(CblasNoTrans, CblasNoTrans, n, hd, n, 1, Wt, n, v, ld, 0,
               o + (size_t)s * n * d + (size_t)h * hd, d);
@@ -283,8 +287,7 @@ void FN(mae_mhsa_fwd)(REAL *o, REAL *att, const REAL *qkv, int64_t nseq, int n, 
 }
 
 void FN(mae_mhsa_bwd)(REAL *dqkv, const REAL *dout, const REAL *qkv, const REAL *att,
-                      int64_t nseq, int n, int d, int nh, const uint8_t *keep, REAL keep_scale,
-                      REAL *work)
+                      int64_t nseq, int n, int d, int nh, const mae_drop *dr, REAL *work)
 {
     const int hd = d / nh, ld = 3 * d;
     const REAL scale = (REAL)(1.0 / sqrt((double)hd));
@@ -300,17 +303,17 @@ void FN(mae_mhsa_bwd)(REAL *dqkv, const REAL *dout, const REAL *qkv, const REAL 
         REAL *dq = dqkv + qo, *dk = dq + d, *dv = dq + 2 * d;
         const REAL *go = dout + (size_t)s * n * d + (size_t)h * hd;
         const REAL *P = att + (size_t)pair * nn;
-        const uint8_t *kp = keep ? keep + (size_t)pair * nn : NULL;
         REAL *G = work + (size_t)pair * nn;
-        /* out = Pd V with Pd = P * keep * keep_scale (Pd = P without dropout) */
+        /* out = Pd V with Pd = P * k (Pd = P without dropout) */
+        const int64_t e0 = pair * (int64_t)nn, e1 = e0 + (int64_t)nn;
         const REAL *Pd = P;
-        if (kp) {
-            FN(ew_span)(EW_DROPOUT, G, P, NULL, kp, keep_scale, 0, (int64_t)nn);
+        if (dr) {
+            FN(ew_span)(EW_DROPOUT, work, att, NULL, dr, e0, e1);
             Pd = G;
         }
         GEMM1(CblasTrans, CblasNoTrans, n, hd, n, 1, Pd, n, go, d, 0, dv, ld);
         GEMM1(CblasNoTrans, CblasTrans, n, n, hd, 1, go, d, v, ld, 0, G, n);
-        if (kp) FN(ew_span)(EW_DROPOUT, G, G, NULL, kp, keep_scale, 0, (int64_t)nn);
+        if (dr) FN(ew_span)(EW_DROPOUT, work, work, NULL, dr, e0, e1);
         FN(softmax_rows_bwd)(G, P, n, n, scale);
         GEMM1(CblasNoTrans, CblasNoTrans, n, hd, n, 1, G, n, k, ld, 0, dq, ld);
         GEMM1(CblasTrans, CblasNoTrans, n, hd, n, 1, G, n, q, ld, 0, dk, ld);

@@ -275,14 +275,6 @@ static void carve_cache(carve *c, mae_cache *k, const bs_brainmae_config *cfg, i
     k->q = take(c, (size_t)cfg->n_rois * cfg->d_key);
     k->k = take(c, (size_t)cfg->n_rois * cfg->d_key);
     k->alpha = take(c, (size_t)cfg->n_rois * cfg->n_rois);
-    memset(&k->keep_att, 0, 4 * sizeof(uint8_t *));
-    if (cfg->dropout > 0) { /* byte masks carved from the float arena */
-        if (kind == MAE_SA)
-            k->keep_att = (uint8_t *)take(c, ((size_t)nseq * cfg->n_heads * n * n + 3) / 4);
-        k->keep1 = (uint8_t *)take(c, (N * d + 3) / 4);
-        k->keepf = (uint8_t *)take(c, (N * f + 3) / 4);
-        k->keep2 = (uint8_t *)take(c, (N * d + 3) / 4);
-    }
 }
 
 /* Lays out every activation and backward buffer for a batch of B samples;
@@ -372,11 +364,6 @@ enum { SITE_ATT_PROB = 0, SITE_ATT_BRANCH = 1, SITE_FFN_HIDDEN = 2, SITE_FFN_BRA
 /* block indices for the seeds: encoder i, temporal 100 + i, decoder 200 + i */
 enum { SEED_TEMPORAL = 100, SEED_DECODER = 200 };
 
-static float keep_scale(const bs_brainmae *m)
-{
-    return m->dropped ? 1.0f / (1.0f - m->cfg.dropout) : 1.0f;
-}
-
 /* x_out = block(x_in = k->x_in) over nseq sequences of n tokens.  When the
  * forward drops (m->dropped), the masks come from (seed, block_id, site). */
 static void block_fwd(bs_brainmae *m, const mae_block *b, mae_cache *k, int64_t nseq, int n,
@@ -385,18 +372,15 @@ static void block_fwd(bs_brainmae *m, const mae_block *b, mae_cache *k, int64_t 
     const bs_brainmae_config *c = &m->cfg;
     const int d = c->d_model, f = c->d_ffn, nh = c->n_heads;
     const int64_t N = nseq * n;
-    const float p = c->dropout, sc = keep_scale(m);
-    const uint8_t *k1 = NULL, *kf = NULL, *k2 = NULL, *ka = NULL;
+    const float p = c->dropout;
+    const mae_drop *ka = NULL, *k1 = NULL, *kf = NULL, *k2 = NULL;
     if (m->dropped) {
-        mae_dropout_mask(k->keep1, N * d, p, nn_seed_mix(seed, block_id, SITE_ATT_BRANCH));
-        mae_dropout_mask(k->keepf, N * f, p, nn_seed_mix(seed, block_id, SITE_FFN_HIDDEN));
-        mae_dropout_mask(k->keep2, N * d, p, nn_seed_mix(seed, block_id, SITE_FFN_BRANCH));
-        k1 = k->keep1, kf = k->keepf, k2 = k->keep2;
-        if (b->kind == MAE_SA) {
-            mae_dropout_mask(k->keep_att, nseq * nh * n * n, p,
-                             nn_seed_mix(seed, block_id, SITE_ATT_PROB));
-            ka = k->keep_att;
-        }
+        k->drop_att = mae_drop_make(p, nn_seed_mix(seed, block_id, SITE_ATT_PROB));
+        k->drop1 = mae_drop_make(p, nn_seed_mix(seed, block_id, SITE_ATT_BRANCH));
+        k->dropf = mae_drop_make(p, nn_seed_mix(seed, block_id, SITE_FFN_HIDDEN));
+        k->drop2 = mae_drop_make(p, nn_seed_mix(seed, block_id, SITE_FFN_BRANCH));
+        ka = b->kind == MAE_SA ? &k->drop_att : NULL;
+        k1 = &k->drop1, kf = &k->dropf, k2 = &k->drop2;
     }
     float *branch = m->scratch_a;
     mae_layernorm_fwd(k->u1, k->mean1, k->rstd1, k->x_in, PW(b->ln1_g), PW(b->ln1_b), N, d);
@@ -408,15 +392,15 @@ static void block_fwd(bs_brainmae *m, const mae_block *b, mae_cache *k, int64_t 
         bs_region_aggregate_forward_f32(k->alpha, k->v, nseq, n, d, branch, NULL);
     } else {
         mae_linear_fwd(k->v, k->u1, PW(b->qkv), PW(b->qkv_b), N, d, 3 * d);
-        mae_mhsa_fwd(k->o, k->att, k->v, nseq, n, d, nh, ka, sc, m->att_work);
+        mae_mhsa_fwd(k->o, k->att, k->v, nseq, n, d, nh, ka, m->att_work);
         mae_linear_fwd(branch, k->o, PW(b->proj), PW(b->proj_b), N, d, d);
     }
-    mae_residual_fwd(k->x_mid, k->x_in, branch, k1, sc, N * d);
+    mae_residual_fwd(k->x_mid, k->x_in, branch, k1, N * d);
     mae_layernorm_fwd(k->u2, k->mean2, k->rstd2, k->x_mid, PW(b->ln2_g), PW(b->ln2_b), N, d);
     mae_linear_fwd(k->f1, k->u2, PW(b->fc1), PW(b->fc1_b), N, d, f);
-    mae_gelu_fwd(k->f1g, k->f1, N * f, kf, sc);
+    mae_gelu_fwd(k->f1g, k->f1, N * f, kf);
     mae_linear_fwd(x_out, k->f1g, PW(b->fc2), PW(b->fc2_b), N, f, d);
-    mae_residual_fwd(x_out, k->x_mid, x_out, k2, sc, N * d);
+    mae_residual_fwd(x_out, k->x_mid, x_out, k2, N * d);
 }
 
 /* dx: gradient w.r.t. the block output on entry, w.r.t. its input on exit. */
@@ -426,17 +410,16 @@ static void block_bwd(bs_brainmae *m, const mae_block *b, const mae_cache *k, in
     const bs_brainmae_config *c = &m->cfg;
     const int d = c->d_model, f = c->d_ffn;
     const int64_t N = nseq * n;
-    const float sc = keep_scale(m);
     float *A = m->scratch_a, *Bf = m->scratch_b;
     /* feed-forward branch, x_out = x_mid + drop(fc2(drop(gelu(fc1(LN2(x_mid)))))); dx
      * doubles as d(x_mid) */
     const float *g2 = dx;
     if (m->dropped) {
-        mae_dropout_apply(Bf, dx, k->keep2, sc, N * d);
+        mae_dropout_apply(Bf, dx, &k->drop2, N * d);
         g2 = Bf;
     }
     mae_linear_bwd(A, GW(b->fc2), GW(b->fc2_b), g2, k->f1g, PW(b->fc2), N, f, d, 0);
-    mae_gelu_bwd(A, k->f1, N * f, m->dropped ? k->keepf : NULL, sc);
+    mae_gelu_bwd(A, k->f1, N * f, m->dropped ? &k->dropf : NULL);
     mae_linear_bwd(Bf, GW(b->fc1), GW(b->fc1_b), A, k->u2, PW(b->fc1), N, d, f, 0);
     mae_layernorm_bwd(dx, GW(b->ln2_g), GW(b->ln2_b), Bf, k->x_mid, k->mean2, k->rstd2,
                       PW(b->ln2_g), N, d, 1);
@@ -447,7 +430,7 @@ static void block_bwd(bs_brainmae *m, const mae_block *b, const mae_cache *k, in
         float *dalpha = m->scratch_ra + 8 * (size_t)R * R;
         float *adj_scratch = dalpha + (size_t)R * R;
         if (m->dropped) {
-            mae_dropout_apply(A, dx, k->keep1, sc, N * d);
+            mae_dropout_apply(A, dx, &k->drop1, N * d);
             g1 = A;
         }
         memset(dalpha, 0, sizeof(float) * (size_t)R * R);
@@ -459,12 +442,12 @@ static void block_bwd(bs_brainmae *m, const mae_block *b, const mae_cache *k, in
         mae_linear_bwd(A, GW(b->wv), GW(b->wv_b), Bf, k->u1, PW(b->wv), N, d, d, 0);
     } else {
         if (m->dropped) {
-            mae_dropout_apply(Bf, dx, k->keep1, sc, N * d);
+            mae_dropout_apply(Bf, dx, &k->drop1, N * d);
             g1 = Bf;
         }
         mae_linear_bwd(A, GW(b->proj), GW(b->proj_b), g1, k->o, PW(b->proj), N, d, d, 0);
         mae_mhsa_bwd(Bf, A, k->v, k->att, nseq, n, d, c->n_heads,
-                     m->dropped ? k->keep_att : NULL, sc, m->att_work);
+                     m->dropped ? &k->drop_att : NULL, m->att_work);
         mae_linear_bwd(A, GW(b->qkv), GW(b->qkv_b), Bf, k->u1, PW(b->qkv), N, d, 3 * d, 0);
     }
     mae_layernorm_bwd(dx, GW(b->ln1_g), GW(b->ln1_b), A, k->x_in, k->mean1, k->rstd1,

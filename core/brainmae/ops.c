@@ -1,5 +1,5 @@
 /* core/brainmae/ops.c - BrainMAE's linear layer on split GEMMs (par.h) and
- * its dropout masks. */
+ * the materialised dropout mask (for tests). */
 #include "ops.h"
 #include "par.h"
 
@@ -42,37 +42,19 @@ void mae_linear_bwd(float *din, float *dW, float *db, const float *dout, const f
     if (db) mae_colsum_acc(db, dout, N, o);
 }
 
-/* splitmix64 (same as bs_splitmix64), inlined so the mask loop vectorises */
-static inline uint64_t mix64(uint64_t x)
+MAE_HOT static void mask_span(uint8_t *keep, int64_t i0, int64_t i1, const mae_drop *dr)
 {
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
+    const uint32_t key = dr->key, thr = dr->thr;
+#pragma omp simd
+    for (int64_t i = i0; i < i1; i++)
+        keep[i] = (mae_mix32(key + (uint32_t)i * MAE_DROP_STEP) >> 16) >= thr;
 }
 
-MAE_HOT static void mask_groups(uint8_t *keep, int64_t g0, int64_t g1, uint32_t thr, uint64_t seed)
+void mae_dropout_mask(uint8_t *keep, int64_t n, const mae_drop *dr)
 {
-    for (int64_t g = g0; g < g1; g++) {
-        const uint64_t h = mix64(seed + (uint64_t)g * 0x9e3779b97f4a7c15ULL);
-        for (int lane = 0; lane < 4; lane++)
-            keep[4 * g + lane] = ((h >> (16 * lane)) & 0xffff) >= thr;
-    }
-}
-
-void mae_dropout_mask(uint8_t *keep, int64_t n, float p, uint64_t seed)
-{
-    const uint32_t thr = (uint32_t)(p * 65536.0 + 0.5);
-    const int64_t full = n / 4;
-    enum { GROUPS = 4096 };
-    const int64_t nch = (full + GROUPS - 1) / GROUPS;
+    enum { SPAN = 16384 };
+    const int64_t nch = (n + SPAN - 1) / SPAN;
 #pragma omp parallel for schedule(static) if (n > NN_PAR_MIN)
     for (int64_t c = 0; c < nch; c++)
-        mask_groups(keep, c * GROUPS, c * GROUPS + GROUPS < full ? c * GROUPS + GROUPS : full, thr,
-                    seed);
-    if (n % 4) {
-        const uint64_t h = mix64(seed + (uint64_t)full * 0x9e3779b97f4a7c15ULL);
-        for (int lane = 0; lane < n % 4; lane++)
-            keep[4 * full + lane] = ((h >> (16 * lane)) & 0xffff) >= thr;
-    }
+        mask_span(keep, c * SPAN, c * SPAN + SPAN < n ? c * SPAN + SPAN : n, dr);
 }
