@@ -3,7 +3,8 @@
 
 A tiny config (AG and SG encoders) with identical weights and fixed masks:
 forward outputs, loss and every parameter gradient must match PyTorch
-(float64) within atol 1e-4 + rtol 1e-3, the adjacency alpha too, and 10
+(float64) within atol 1e-4 + rtol 1e-3, the adjacency alpha and the
+attention over segments too, and 10
 AdamW steps must track PyTorch's loss curve within 1e-3.  One ROI of one
 sample is invalid (NaN in C, masked out of the loss in both).  Two cases run
 without dropout (evaluation forward); a third trains with dropout 0.3, the
@@ -119,6 +120,7 @@ def run_case(cfg, seed, tmp):
     worst["grads"] = gmax
     alpha = ref.region_adjacency(p, "enc.0", cfg).detach().numpy()
     worst["alpha"] = compare("alpha", take(R * R), alpha)
+    worst["seg_att"] = compare("segment attention", take(B * S), res["seg_att"].detach().numpy())
 
     # 10 AdamW steps, decay on matrices only (same split as the C table)
     p2 = {k: torch.tensor(v.numpy().astype(np.float32), dtype=torch.float64, requires_grad=True)
@@ -140,10 +142,11 @@ def run_case(cfg, seed, tmp):
         print("FAIL loss curve: C %s torch %s" % (cl, tl))
         failures += 1
     print("%s encoder, self_loops=%d, dropout %g: max |C-torch| loss %.2e recon %.2e cls %.2e "
-          "seg %.2e grads %.2e alpha %.2e; 10-step curve %.2e (torch %.4f -> %.4f)"
+          "seg %.2e grads %.2e alpha %.2e seg-att %.2e; 10-step curve %.2e (torch %.4f -> %.4f)"
           % (cfg["encoder"].upper(), cfg.get("self_loops", 0), cfg.get("dropout", 0.0),
              worst["loss"], worst["recon"],
-             worst["cls"], worst["seg"], worst["grads"], worst["alpha"], curve, tl[0], tl[-1]))
+             worst["cls"], worst["seg"], worst["grads"], worst["alpha"], worst["seg_att"], curve,
+             tl[0], tl[-1]))
     assert pos == out.size, (pos, out.size)
     return failures
 

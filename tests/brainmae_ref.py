@@ -183,10 +183,11 @@ def ra_block(x, p, name, cfg, drop=no_dropout, block=0):
     return x + ffn(layer_norm(x, p, name + ".ln2"), p, name, cfg, drop, block)
 
 
-def sa_block(x, p, name, cfg, drop=no_dropout, block=0):
+def sa_block(x, p, name, cfg, drop=no_dropout, block=0, record=None):
     """Pre-LN multi-head self-attention block over the second-to-last axis
     (dropout like torch.nn.TransformerEncoderLayer: probabilities, both
-    branches, FFN hidden layer)."""
+    branches, FFN hidden layer).  record (a list) receives the attention
+    probabilities before dropout."""
     d, nh = cfg["d"], cfg["heads"]
     dh = d // nh
     u = layer_norm(x, p, name + ".ln1")
@@ -198,6 +199,8 @@ def sa_block(x, p, name, cfg, drop=no_dropout, block=0):
     k = qkv[..., 1, :, :].transpose(-2, -3)
     v = qkv[..., 2, :, :].transpose(-2, -3)
     att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(dh), dim=-1)
+    if record is not None:
+        record.append(att)
     att = drop(att, block, SITE_ATT_PROB)
     o = (att @ v).transpose(-2, -3).reshape(*lead, n, d)
     x = x + drop(F.linear(o, p[name + ".proj.weight"], p[name + ".proj.bias"]), block,
@@ -209,7 +212,9 @@ def forward(p, cfg, X, M, V, drop=no_dropout):
     """X: (B,S,R,tau) segments; M: (B,S,R) 1 = masked; V: (B,R) 1 = valid ROI;
     drop: no_dropout (evaluation) or a Dropout (training).
 
-    Returns dict with loss, recon (B,S,R,tau), cls (B,d), seg (B,S,d)."""
+    Returns dict with loss, recon (B,S,R,tau), cls (B,d), seg (B,S,d) and
+    seg_att (B,S): the CLS token's attention to each segment in the last
+    temporal block, mean over heads (bs_brainmae_segment_attention)."""
     B, S, R, tau = X.shape
     hidden = M.clamp(max=1) + (1 - V)[:, None, :]
     hidden = (hidden > 0).to(X.dtype)[..., None]          # masked or invalid ROI
@@ -221,8 +226,9 @@ def forward(p, cfg, X, M, V, drop=no_dropout):
     seg = F.linear(z.mean(dim=2), p["seg_proj.weight"], p["seg_proj.bias"])  # (B,S,d)
     cls = p["cls_token"].expand(B, 1, -1)
     t = torch.cat([cls, seg], dim=1) + p["temporal_pos"]
+    tatt = []
     for i in range(cfg["n_temporal"]):
-        t = sa_block(t, p, "temporal.%d" % i, cfg, drop, SEED_TEMPORAL + i)
+        t = sa_block(t, p, "temporal.%d" % i, cfg, drop, SEED_TEMPORAL + i, tatt)
     t = layer_norm(t, p, "temporal_norm")
     ctx = F.linear(t[:, 1:], p["dec_ctx.weight"], p["dec_ctx.bias"])
     y = z + ctx[:, :, None, :]
@@ -239,7 +245,8 @@ def forward(p, cfg, X, M, V, drop=no_dropout):
         loss = loss + cfg["w_masked"] * (err * mk).sum() / (mk.sum() * tau)
     if um.sum() > 0:
         loss = loss + cfg["w_unmasked"] * (err * um).sum() / (um.sum() * tau)
-    return {"loss": loss, "recon": recon, "cls": t[:, 0], "seg": t[:, 1:]}
+    return {"loss": loss, "recon": recon, "cls": t[:, 0], "seg": t[:, 1:],
+            "seg_att": tatt[-1][:, :, 0, 1:].mean(dim=1)}
 
 
 TINY = dict(R=6, tau=4, S=3, d=8, dk=4, ffn=16, heads=2, encoder="ag", n_encoder=3,

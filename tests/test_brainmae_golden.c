@@ -122,6 +122,10 @@ int main(int argc, char **argv)
     float *alpha = malloc(sizeof(float) * (size_t)c->n_rois * c->n_rois);
     if (bs_brainmae_adjacency(m, 0, alpha, &err)) return die(err.message);
     fwrite(alpha, sizeof(float), (size_t)c->n_rois * c->n_rois, fo);
+    float *seg_att = malloc(sizeof(float) * (size_t)B * c->n_segments);
+    bs_brainmae_segment_attention(m, seg_att);
+    fwrite(seg_att, sizeof(float), (size_t)B * c->n_segments, fo);
+    free(seg_att);
 
     bs_adamw opt;
     bs_adamw_defaults(&opt);

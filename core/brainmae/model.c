@@ -696,6 +696,19 @@ void bs_brainmae_adamw_step(bs_brainmae *m, const bs_adamw *o)
 
 /* ---- interpretation ---- */
 
+void bs_brainmae_segment_attention(const bs_brainmae *m, float *out)
+{
+    const bs_brainmae_config *c = &m->cfg;
+    const int S = c->n_segments, n = S + 1, H = c->n_heads;
+    const float *att = m->tmp_c[c->n_temporal - 1].att; /* (B, H, n, n) */
+    for (int b = 0; b < m->batch; b++)
+        for (int s = 0; s < S; s++) {
+            double acc = 0;
+            for (int h = 0; h < H; h++) acc += att[(((size_t)b * H + h) * n) * n + 1 + s];
+            out[(size_t)b * S + s] = (float)(acc / H);
+        }
+}
+
 int bs_brainmae_adjacency(const bs_brainmae *m, int block, float *alpha, bs_error *err)
 {
     const bs_brainmae_config *c = &m->cfg;

@@ -108,6 +108,11 @@ void bs_brainmae_zero_grad(bs_brainmae *m);
 const float *bs_brainmae_recon(const bs_brainmae *m);      /* (B, S, R, tau) */
 const float *bs_brainmae_cls(const bs_brainmae *m);        /* (B, d) sample embedding */
 const float *bs_brainmae_seg_embed(const bs_brainmae *m);  /* (B, S, d) per-segment */
+/* Attention over segments of the last forward: how much the CLS token
+ * attends to each of the S windows in the last temporal block, mean over
+ * heads (before dropout); out is (B, S), each row sums to at most 1 (the
+ * rest goes to the CLS token itself). */
+void bs_brainmae_segment_attention(const bs_brainmae *m, float *out);
 
 typedef struct bs_adamw {
     float lr, beta1, beta2, eps, weight_decay;
@@ -195,6 +200,8 @@ typedef struct bs_brainmae_inference {
     float *sample_embed; /* (n_samples, d): CLS output per sample */
     float *seg_embed;    /* (n_samples*S, d): temporal output per segment */
     float *subject_embed;/* (d): mean of sample_embed */
+    float *seg_attention;/* (n_samples*S): CLS attention to each window, unmasked pass
+                            (bs_brainmae_segment_attention) */
     float *recon;        /* (n_samples*S, R, tau) reconstruction */
     float *target;       /* (n_samples*S, R, tau) z-scored input */
     uint8_t *mask;       /* (n_samples*S, R) masked segments */
