@@ -38,23 +38,29 @@ void mae_par_end(mae_par *p)
     p->blas_prev = 0;
 }
 
+int mae_par_threads(double work)
+{
+#ifdef _OPENMP
+    if (omp_in_parallel() || work < GEMM_PAR_MIN) return 1;
+    return omp_get_max_threads();
+#else
+    (void)work;
+    return 1;
+#endif
+}
+
 void mae_sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K, float alpha,
                const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
 {
-    int nt = 1;
-#ifdef _OPENMP
-    if (!omp_in_parallel()) nt = omp_get_max_threads();
-#endif
-    if (nt <= 1 || (double)M * N * K < GEMM_PAR_MIN) {
+    const int nt = mae_par_threads((double)M * N * K);
+    if (nt <= 1) {
         cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
     mae_par scope;
     mae_par_begin(&scope);
     const int split_m = M >= N, len = split_m ? M : N;
-    /* parts are multiples of 16 rows/columns, the GEMM kernels' unroll */
-    const int part = ((len + nt - 1) / nt + 15) & ~15;
-    const int nparts = (len + part - 1) / part;
+    const int part = mae_part_size(len, nt), nparts = (len + part - 1) / part;
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (int i = 0; i < nparts; i++) {
         const int a = i * part, n = (a + part <= len ? a + part : len) - a;
@@ -85,6 +91,11 @@ MAE_HOT static void colsum_block(float *dst, const float *x, int64_t N, int C, i
             for (int c = 0; c < nc; c++) acc[c] += row[c];
         }
     for (int c = 0; c < nc; c++) dst[c0 + c] += (float)acc[c];
+}
+
+void mae_colsum_range(float *dst, const float *x, int64_t N, int C, int c0, int c1)
+{
+    for (int c = c0; c < c1; c += COLS) colsum_block(dst, x, N, C, c, c + COLS <= c1 ? COLS : c1 - c);
 }
 
 void mae_colsum_acc(float *dst, const float *x, int64_t N, int C)

@@ -25,6 +25,16 @@ typedef struct mae_par {
 void mae_par_begin(mae_par *p);
 void mae_par_end(mae_par *p);
 
+/* Threads for a product of `work` multiply-adds: 1 inside a parallel
+ * region or when splitting would cost more than it saves. */
+int mae_par_threads(double work);
+/* Part length when `len` rows or columns are split over nt threads: a
+ * multiple of 16, the GEMM kernels' unroll. */
+static inline int mae_part_size(int len, int nt)
+{
+    return ((len + nt - 1) / nt + 15) & ~15;
+}
+
 /* Row-major C = alpha op(A) op(B) + beta C, like cblas_sgemm.  Large
  * products are split over the longer of M and N across the OpenMP threads,
  * each part a single-threaded BLAS call. */
@@ -34,5 +44,7 @@ void mae_sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K, floa
 /* dst[c] += sum_n x[n*C + c] (double accumulators; rows summed in order, so
  * the result does not depend on the thread count). */
 void mae_colsum_acc(float *dst, const float *x, int64_t N, int C);
+/* The same for columns c0 <= c < c1 only, on the calling thread. */
+void mae_colsum_range(float *dst, const float *x, int64_t N, int C, int c0, int c1);
 
 #endif
