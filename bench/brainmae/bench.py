@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""bench/brainmae/bench.py - BrainMAE training step (forward with dropout,
+"""bench/brainmae/bench.py - BrainMAE training step (training forward,
 backward, AdamW), brainstage C vs PyTorch CPU, same config, same run, the
 same thread count on both sides.
 
 usage: bench.py [--builddir DIR] [--config medium|paper|tiny] [--rounds N]
-                [--steps N] [--threads N]
+                [--steps N] [--threads N] [--dropout P]
 
 The two sides alternate: each round times `steps` C steps (after one warm-up
 step), then `steps` PyTorch steps, so a change in the machine's load hits
@@ -30,11 +30,11 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "tests"))
 CONFIGS = {
     # 100 ROIs (Schaefer-100), 15 s windows at TR 0.72 s = 21 samples
     "medium": dict(R=100, tau=21, S=8, d=64, dk=32, ffn=128, heads=4, encoder="sg",
-                   n_encoder=3, n_temporal=2, n_decoder=1, B=8, dropout=0.1),
+                   n_encoder=3, n_temporal=2, n_decoder=1, B=8, dropout=0.0),
     "paper": dict(R=100, tau=21, S=20, d=128, dk=64, ffn=256, heads=4, encoder="sg",
-                  n_encoder=3, n_temporal=4, n_decoder=2, B=8, dropout=0.1),
+                  n_encoder=3, n_temporal=4, n_decoder=2, B=8, dropout=0.0),
     "tiny": dict(R=20, tau=10, S=4, d=32, dk=16, ffn=64, heads=4, encoder="sg",
-                 n_encoder=3, n_temporal=1, n_decoder=1, B=8, dropout=0.1),
+                 n_encoder=3, n_temporal=1, n_decoder=1, B=8, dropout=0.0),
 }
 ORDER = ("R", "tau", "S", "d", "dk", "ffn", "heads", "encoder", "n_encoder", "n_temporal",
          "n_decoder", "B", "dropout")
@@ -114,8 +114,12 @@ def main():
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--dropout", type=float, default=None,
+                    help="training dropout on both sides (default: the model default, 0)")
     a = ap.parse_args()
-    c = CONFIGS[a.config]
+    c = dict(CONFIGS[a.config])
+    if a.dropout is not None:
+        c["dropout"] = a.dropout
     load0 = os.getloadavg()[0]
     peer = TorchPeer(c, a.threads)
     c_mean, c_best, c_cpu, t_wall, t_cpu = [], [], [], [], []

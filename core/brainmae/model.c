@@ -31,7 +31,7 @@ void bs_brainmae_config_default(bs_brainmae_config *c, int n_rois, int seg_len, 
     c->self_loops = 0;
     c->w_masked = 0.75f;
     c->w_unmasked = 0.25f;
-    c->dropout = 0.1f;
+    c->dropout = 0.0f; /* MAE-style pretraining: masking regularises (docs/brainmae.md) */
 }
 
 int bs_brainmae_config_validate(const bs_brainmae_config *c, bs_error *err)

@@ -45,11 +45,11 @@ typedef struct bs_brainmae_config {
                          (0 = unknown: no TR consistency check) */
     float dropout;    /* training-time dropout rate of every transformer block
                          (attention probabilities of self-attention blocks,
-                         both residual branches, FFN hidden layer); 0.1 by
-                         default, 0 = none; inference never drops */
+                         both residual branches, FFN hidden layer); 0 (none)
+                         by default; inference never drops */
 } bs_brainmae_config;
 
-/* Small default (d=64, 4 heads, SG, 3+2+1 blocks, dropout 0.1) for R ROIs
+/* Small default (d=64, 4 heads, SG, 3+2+1 blocks, no dropout) for R ROIs
  * and segments of seg_len samples, n_segments per sample. */
 void bs_brainmae_config_default(bs_brainmae_config *cfg, int n_rois, int seg_len, int n_segments);
 int bs_brainmae_config_validate(const bs_brainmae_config *cfg, bs_error *err);
