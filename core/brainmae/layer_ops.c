@@ -50,12 +50,6 @@ static inline __attribute__((always_inline)) float mae_tanhf(float u)
 #define GEMM1(ta, tb, M, N, K, al, A, lda, B, ldb, be, C, ldc) \
     cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, al, A, lda, B, ldb, be, C, ldc)
 #include "layer_ops_impl.h"
-#undef REAL
-#undef FN
-#undef SQRT
-#undef TANH
-#undef EXP_NEG
-#undef GEMM1
 
 #define REAL double
 #define FN(name) name##_d
@@ -65,9 +59,3 @@ static inline __attribute__((always_inline)) float mae_tanhf(float u)
 #define GEMM1(ta, tb, M, N, K, al, A, lda, B, ldb, be, C, ldc) \
     cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, al, A, lda, B, ldb, be, C, ldc)
 #include "layer_ops_impl.h"
-#undef REAL
-#undef FN
-#undef SQRT
-#undef TANH
-#undef EXP_NEG
-#undef GEMM1

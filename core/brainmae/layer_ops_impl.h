@@ -3,7 +3,7 @@
  * self-attention), included twice by layer_ops.c: float for the model,
  * double for the finite-difference checks.  Expects REAL, FN(name), GEMM1
  * (a single-threaded cblas_?gemm call without the order argument), SQRT,
- * TANH and EXP_NEG (exp of an argument <= 0).
+ * TANH and EXP_NEG (exp of an argument <= 0), and undefines them at its end.
  *
  * Why not the nn core's ops: per-element libm tanh, double accumulators in
  * every LayerNorm row and one dot product per (query, head dim) made those
@@ -259,66 +259,81 @@ MAE_HOT static void FN(softmax_rows_bwd)(REAL *g, const REAL *p, int rows, int n
     }
 }
 
+/* One (sequence, head) pair of the forward: P = softmax(scale Q K^T) into
+ * att, out = drop(P) V. */
+static void FN(mhsa_pair_fwd)(REAL *o, REAL *att, const REAL *qkv, int64_t pair, int n, int d,
+                              int nh, const mae_drop *dr, REAL *work)
+{
+    const int hd = d / nh, ld = 3 * d;
+    const int64_t s = pair / nh, nn = (int64_t)n * n;
+    const REAL scale = (REAL)(1.0 / sqrt((double)hd));
+    const REAL *q = qkv + (size_t)s * n * ld + (size_t)(pair % nh) * hd, *k = q + d, *v = q + 2 * d;
+    REAL *P = att + (size_t)(pair * nn);
+    GEMM1(CblasNoTrans, CblasTrans, n, n, hd, scale, q, ld, k, ld, 0, P, n);
+    FN(softmax_rows)(P, n, n);
+    const REAL *Wt = P;
+    if (dr) { /* element indices of the whole (nseq, nh, n, n) tensor */
+        FN(ew_span)(EW_DROPOUT, work, att, NULL, dr, pair * nn, (pair + 1) * nn);
+        Wt = work + (size_t)(pair * nn);
+    }
+    GEMM1(CblasNoTrans, CblasNoTrans, n, hd, n, 1, Wt, n, v, ld, 0,
+          o + (size_t)s * n * d + (size_t)(pair % nh) * hd, d);
+}
+
+/* One pair of the backward: dV, then dP -> dS (softmax backward, scale
+ * folded in) -> dQ, dK; the pair's slice of work holds drop(P), then dS. */
+static void FN(mhsa_pair_bwd)(REAL *dqkv, const REAL *dout, const REAL *qkv, const REAL *att,
+                              int64_t pair, int n, int d, int nh, const mae_drop *dr, REAL *work)
+{
+    const int hd = d / nh, ld = 3 * d;
+    const int64_t s = pair / nh, nn = (int64_t)n * n, e0 = pair * nn, e1 = e0 + nn;
+    const REAL scale = (REAL)(1.0 / sqrt((double)hd));
+    const size_t qo = (size_t)s * n * ld + (size_t)(pair % nh) * hd;
+    const REAL *q = qkv + qo, *k = q + d, *v = q + 2 * d;
+    REAL *dq = dqkv + qo, *dk = dq + d, *dv = dq + 2 * d;
+    const REAL *go = dout + (size_t)s * n * d + (size_t)(pair % nh) * hd;
+    const REAL *P = att + (size_t)e0, *Pd = P;
+    REAL *G = work + (size_t)e0;
+    if (dr) { /* out = Pd V with Pd = drop(P) */
+        FN(ew_span)(EW_DROPOUT, work, att, NULL, dr, e0, e1);
+        Pd = G;
+    }
+    GEMM1(CblasTrans, CblasNoTrans, n, hd, n, 1, Pd, n, go, d, 0, dv, ld);
+    GEMM1(CblasNoTrans, CblasTrans, n, n, hd, 1, go, d, v, ld, 0, G, n);
+    if (dr) FN(ew_span)(EW_DROPOUT, work, work, NULL, dr, e0, e1);
+    FN(softmax_rows_bwd)(G, P, n, n, scale);
+    GEMM1(CblasNoTrans, CblasNoTrans, n, hd, n, 1, G, n, k, ld, 0, dq, ld);
+    GEMM1(CblasTrans, CblasNoTrans, n, hd, n, 1, G, n, q, ld, 0, dk, ld);
+}
+
+/* Every (sequence, head) pair, spread over the OpenMP threads; each pair's
+ * GEMMs run single-threaded (par.h). */
+static void FN(mhsa_pairs)(int backward, REAL *y, const REAL *dout, const REAL *qkv, REAL *att,
+                           int64_t nseq, int n, int d, int nh, const mae_drop *dr, REAL *work)
+{
+    mae_par scope;
+    mae_par_begin(&scope);
+#pragma omp parallel for schedule(static) if (nseq * nh * n * n * (d / nh) > NN_PAR_MIN)
+    for (int64_t pair = 0; pair < nseq * nh; pair++) {
+        if (backward)
+            FN(mhsa_pair_bwd)(y, dout, qkv, att, pair, n, d, nh, dr, work);
+        else
+            FN(mhsa_pair_fwd)(y, att, qkv, pair, n, d, nh, dr, work);
+    }
+    mae_par_end(&scope);
+}
+
 void FN(mae_mhsa_fwd)(REAL *o, REAL *att, const REAL *qkv, int64_t nseq, int n, int d, int nh,
                       const mae_drop *dr, REAL *work)
 {
-    const int hd = d / nh, ld = 3 * d;
-    const REAL scale = (REAL)(1.0 / sqrt((double)hd));
-    const size_t nn = (size_t)n * n;
-    mae_par scope;
-    mae_par_begin(&scope);
-#pragma omp parallel for schedule(static) if (nseq * nh * nn * hd > NN_PAR_MIN)
-    for (int64_t pair = 0; pair < nseq * nh; pair++) {
-        const int64_t s = pair / nh;
-        const int h = (int)(pair % nh);
-        const REAL *q = qkv + (size_t)s * n * ld + (size_t)h * hd, *k = q + d, *v = q + 2 * d;
-        REAL *P = att + (size_t)pair * nn;
-        GEMM1(CblasNoTrans, CblasTrans, n, n, hd, scale, q, ld, k, ld, 0, P, n);
-        FN(softmax_rows)(P, n, n);
-        const REAL *Wt = P;
-        if (dr) { /* element indices of the whole (nseq, nh, n, n) tensor */
-            FN(ew_span)(EW_DROPOUT, work, att, NULL, dr, pair * (int64_t)nn, (pair + 1) * (int64_t)nn);
-            Wt = work + (size_t)pair * nn;
-        }
-        GEMM1(CblasNoTrans, CblasNoTrans, n, hd, n, 1, Wt, n, v, ld, 0,
-              o + (size_t)s * n * d + (size_t)h * hd, d);
-    }
-    mae_par_end(&scope);
+    FN(mhsa_pairs)(0, o, NULL, qkv, att, nseq, n, d, nh, dr, work);
 }
 
 void FN(mae_mhsa_bwd)(REAL *dqkv, const REAL *dout, const REAL *qkv, const REAL *att,
                       int64_t nseq, int n, int d, int nh, const mae_drop *dr, REAL *work)
 {
-    const int hd = d / nh, ld = 3 * d;
-    const REAL scale = (REAL)(1.0 / sqrt((double)hd));
-    const size_t nn = (size_t)n * n;
-    mae_par scope;
-    mae_par_begin(&scope);
-#pragma omp parallel for schedule(static) if (nseq * nh * nn * hd > NN_PAR_MIN)
-    for (int64_t pair = 0; pair < nseq * nh; pair++) {
-        const int64_t s = pair / nh;
-        const int h = (int)(pair % nh);
-        const size_t qo = (size_t)s * n * ld + (size_t)h * hd;
-        const REAL *q = qkv + qo, *k = q + d, *v = q + 2 * d;
-        REAL *dq = dqkv + qo, *dk = dq + d, *dv = dq + 2 * d;
-        const REAL *go = dout + (size_t)s * n * d + (size_t)h * hd;
-        const REAL *P = att + (size_t)pair * nn;
-        REAL *G = work + (size_t)pair * nn;
-        /* out = Pd V with Pd = P * k (Pd = P without dropout) */
-        const int64_t e0 = pair * (int64_t)nn, e1 = e0 + (int64_t)nn;
-        const REAL *Pd = P;
-        if (dr) {
-            FN(ew_span)(EW_DROPOUT, work, att, NULL, dr, e0, e1);
-            Pd = G;
-        }
-        GEMM1(CblasTrans, CblasNoTrans, n, hd, n, 1, Pd, n, go, d, 0, dv, ld);
-        GEMM1(CblasNoTrans, CblasTrans, n, n, hd, 1, go, d, v, ld, 0, G, n);
-        if (dr) FN(ew_span)(EW_DROPOUT, work, work, NULL, dr, e0, e1);
-        FN(softmax_rows_bwd)(G, P, n, n, scale);
-        GEMM1(CblasNoTrans, CblasNoTrans, n, hd, n, 1, G, n, k, ld, 0, dq, ld);
-        GEMM1(CblasTrans, CblasNoTrans, n, hd, n, 1, G, n, q, ld, 0, dk, ld);
-    }
-    mae_par_end(&scope);
+    /* att is only read on this path */
+    FN(mhsa_pairs)(1, dqkv, dout, qkv, (REAL *)att, nseq, n, d, nh, dr, work);
 }
 
 #undef ROW_CHUNK
@@ -327,3 +342,11 @@ void FN(mae_mhsa_bwd)(REAL *dqkv, const REAL *dout, const REAL *qkv, const REAL 
 #undef GELU_C
 #undef GELU_K
 #undef LN_EPS
+
+/* the instantiation's parameters, so the next one starts clean */
+#undef REAL
+#undef FN
+#undef SQRT
+#undef TANH
+#undef EXP_NEG
+#undef GEMM1
