@@ -101,8 +101,9 @@ int bs_brainmae_prepare(const bs_brainmae_config *cfg, const bs_brainmae_subject
         const int64_t row = non_finite_row(sub->ts, T, R);
         if (row >= 0)
             return bs_error_set(err, BS_ERR_DATA,
-                                "%s: volume %lld is non-finite in every ROI, so no ROI column is "
-                                "usable; interpolate censored volumes before BrainMAE",
+                                "%s: volume %lld (counting from 0) is non-finite in every ROI, so "
+                                "no ROI column is usable; interpolate censored volumes before "
+                                "BrainMAE",
                                 name, (long long)row);
         return bs_error_set(err, BS_ERR_DATA,
                             "%s: %d usable ROIs of %d, need at least 2 (columns must be finite "

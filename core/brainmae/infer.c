@@ -56,8 +56,7 @@ int bs_brainmae_infer(bs_brainmae *m, const bs_brainmae_prepared *p, double rati
     out->mask = calloc(nseg * R, 1);
     uint8_t *nomask = calloc(per * INFER_BATCH, 1), *valid = malloc((size_t)R * INFER_BATCH);
     if (!out->sample_embed || !out->seg_embed || !out->subject_embed || !out->seg_attention ||
-        !out->recon ||
-        !out->target || !out->mask || !nomask || !valid) {
+        !out->recon || !out->target || !out->mask || !nomask || !valid) {
         free(nomask);
         free(valid);
         bs_brainmae_inference_free(out);

@@ -319,10 +319,9 @@ static void layout(bs_brainmae *m, carve *c, int B)
     /* aggregation partials (8 R^2), dalpha (R^2), adjacency backward (R^2 + 2 R dk) */
     m->scratch_ra = take(c, (size_t)R * R * 10 + (size_t)2 * R * cfg->d_key);
     /* attention scratch: the largest self-attention block's probabilities */
-    size_t att = (size_t)B * cfg->n_heads * (S + 1) * (S + 1);
-    if (cfg->encoder == BS_BRAINMAE_AG || cfg->n_decoder > 0)
-        att = att > Ns * cfg->n_heads * R * R ? att : Ns * cfg->n_heads * R * R;
-    m->att_work = take(c, att);
+    const size_t att_t = (size_t)B * cfg->n_heads * (S + 1) * (S + 1);
+    const size_t att_r = Ns * cfg->n_heads * R * R; /* decoder (and AG encoder) blocks */
+    m->att_work = take(c, att_t > att_r ? att_t : att_r);
 }
 
 static int ensure_batch(bs_brainmae *m, int B, bs_error *err)
@@ -466,6 +465,13 @@ static int forward(bs_brainmae *m, int B, const float *x, const uint8_t *mask,
     m->batch = B;
     m->dropped = train && c->dropout > 0;
     const int64_t Ns = (int64_t)B * S, Nt = Ns * R, Nq = (int64_t)B * (S + 1);
+    /* dropout hashes 32-bit element indices (ops.h) */
+    const int64_t widest = (int64_t)(c->d_ffn > 3 * d ? c->d_ffn : 3 * d);
+    if (m->dropped && (Nt * widest > UINT32_MAX || Ns * c->n_heads * R * R > UINT32_MAX))
+        return bs_error_set(err, BS_ERR_USAGE,
+                            "brainmae: batch %d too large for dropout (a tensor would exceed 2^32 "
+                            "elements); use a smaller batch",
+                            B);
     memcpy(m->x, x, sizeof(float) * (size_t)(Nt * tau));
     for (int b = 0; b < B; b++)
         for (int r = 0; r < R; r++) m->valid[b * R + r] = valid ? (valid[b * R + r] != 0) : 1;

@@ -23,6 +23,10 @@ extern void openblas_set_num_threads(int num_threads);
 void mae_par_begin(mae_par *p)
 {
     p->blas_prev = 0;
+#ifdef _OPENMP
+    /* the thread count is process-wide: only the outermost caller sets it */
+    if (omp_in_parallel()) return;
+#endif
     /* 1 = the pthreads build: its pool is separate from OpenMP's */
     if (openblas_get_parallel() != 1) return;
     int n = openblas_get_num_threads();

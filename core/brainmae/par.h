@@ -20,8 +20,10 @@ typedef struct mae_par {
 } mae_par;
 
 /* Makes BLAS single-threaded until mae_par_end (no-op when it already is,
- * or when OpenBLAS is its OpenMP or sequential build, which never
- * oversubscribe from inside an OpenMP region). */
+ * inside a parallel region, or when OpenBLAS is its OpenMP or sequential
+ * build, which never oversubscribe from inside an OpenMP region).  The
+ * OpenBLAS thread count is process-wide: two threads running BrainMAE
+ * passes at the same time would race on it. */
 void mae_par_begin(mae_par *p);
 void mae_par_end(mae_par *p);
 
