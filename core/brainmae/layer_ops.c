@@ -26,9 +26,9 @@ static inline __attribute__((always_inline)) float mae_exp_neg(float x)
     const float p =
         ((((((1.0f / 720) * r + 1.0f / 120) * r + 1.0f / 24) * r + 1.0f / 6) * r + 0.5f) * r +
          1.0f) * r + 1.0f;
-    int32_t bits;
+    uint32_t bits; /* unsigned: NaN's bit pattern must not overflow a signed shift */
     memcpy(&bits, &shifted, sizeof bits); /* = bits(round_magic) + n */
-    bits = (bits - 0x4B400000 + 127) << 23;
+    bits = (bits - 0x4B400000U + 127U) << 23;
     float two_n;
     memcpy(&two_n, &bits, sizeof two_n);
     return p * two_n;
