@@ -1,14 +1,19 @@
 # mk/brainmae.mk - build fragment for the brainmae area (included by Makefile.am).
 #
 # BrainMAE: region-aware graph attention op (core/brainmae/region_attention*),
-# dense ops (ops.c), model forward/backward/AdamW (model.c); tests are a
-# double-precision finite-difference check of the new op and a PyTorch
-# golden test (tests/brainmae_golden.py drives tests/test_brainmae_golden).
+# threading policy and split GEMMs (par.c), fused dense ops (layer_ops*,
+# ops.c), model forward/backward/AdamW (model.c); tests are double-precision
+# finite-difference checks of the new ops (test_brainmae_ops, _kernels) and a
+# PyTorch golden test (tests/brainmae_golden.py drives tests/test_brainmae_golden).
 libbrainstage_la_SOURCES += \
 	core/brainmae/region_attention.c \
 	core/brainmae/region_attention_impl.h \
+	core/brainmae/par.c \
+	core/brainmae/par.h \
 	core/brainmae/ops.c \
 	core/brainmae/ops.h \
+	core/brainmae/layer_ops.c \
+	core/brainmae/layer_ops_impl.h \
 	core/brainmae/model.c \
 	core/brainmae/model_internal.h \
 	core/brainmae/data.c \
@@ -19,14 +24,16 @@ libbrainstage_la_SOURCES += \
 	core/brainmae/synth.c
 brainstageinclude_HEADERS += core/brainstage/brainmae.h
 
-check_PROGRAMS += tests/test_brainmae_ops tests/test_brainmae_golden tests/test_brainmae_train \
-	tests/test_brainmae_synth tests/test_brainmae_plugin
+check_PROGRAMS += tests/test_brainmae_ops tests/test_brainmae_kernels tests/test_brainmae_golden \
+	tests/test_brainmae_train tests/test_brainmae_synth tests/test_brainmae_plugin
+tests_test_brainmae_kernels_LDADD = $(tests_ldadd)
 tests_test_brainmae_plugin_LDADD = $(tests_ldadd)
 tests_test_brainmae_ops_LDADD = $(tests_ldadd)
 tests_test_brainmae_golden_LDADD = $(tests_ldadd)
 tests_test_brainmae_train_LDADD = $(tests_ldadd)
 tests_test_brainmae_synth_LDADD = $(tests_ldadd)
-TESTS += tests/test_brainmae_ops tests/brainmae_golden.py tests/test_brainmae_train \
+TESTS += tests/test_brainmae_ops tests/test_brainmae_kernels tests/brainmae_golden.py \
+	tests/test_brainmae_train \
 	tests/test_brainmae_synth tests/test_brainmae_plugin
 EXTRA_DIST += tests/brainmae_golden.py tests/brainmae_ref.py
 
@@ -42,5 +49,6 @@ bench_brainmae_bench_brainmae_LDADD = $(tests_ldadd)
 EXTRA_DIST += bench/brainmae/bench.py docs/brainmae.md
 bench-brainmae: bench/brainmae/bench_brainmae$(EXEEXT)
 	top_builddir=$(abs_top_builddir) $(PYTHON) $(srcdir)/bench/brainmae/bench.py --config medium
+	top_builddir=$(abs_top_builddir) $(PYTHON) $(srcdir)/bench/brainmae/bench.py --config medium --dropout 0.1
 	top_builddir=$(abs_top_builddir) $(PYTHON) $(srcdir)/bench/brainmae/bench.py --config tiny --steps 20
 .PHONY: bench-brainmae

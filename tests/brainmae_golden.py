@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
 """tests/brainmae_golden.py - BrainMAE C vs PyTorch golden test.
 
-A tiny config (AG and SG encoders) with identical weights, fixed masks, no
-dropout: forward outputs, loss and every parameter gradient must match
-PyTorch (float64) within atol 1e-4 + rtol 1e-3, the adjacency alpha too, and
-10 AdamW steps must track PyTorch's loss curve within 1e-3.  One ROI of one
-sample is invalid (NaN in C, masked out of the loss in both).
+A tiny config (AG and SG encoders) with identical weights and fixed masks:
+forward outputs, loss and every parameter gradient must match PyTorch
+(float64) within atol 1e-4 + rtol 1e-3, the adjacency alpha and the
+attention over segments too, and 10
+AdamW steps must track PyTorch's loss curve within 1e-3.  One ROI of one
+sample is invalid (NaN in C, masked out of the loss in both).  Two cases run
+without dropout (evaluation forward); a third trains with dropout 0.3, the
+PyTorch side rebuilding the C keep masks from the same seeds
+(brainmae_ref.dropout_keep), and checks that about 30 % is dropped.
 """
 import os
 import subprocess
@@ -29,6 +33,9 @@ B = 3
 def driver():
     top = os.environ.get("top_builddir", os.path.join(os.path.dirname(__file__), ".."))
     return os.path.join(top, "tests", "test_brainmae_golden")
+
+
+DROP_SEED = 77
 
 
 def run_case(cfg, seed, tmp):
@@ -58,6 +65,7 @@ def run_case(cfg, seed, tmp):
             ft.write("%s %d\n" % (k, cfg[k]))
         ft.write("ag %d\nself_loops %d\nB %d\nsteps %d\nlr %r\nwd %r\n" % (
             cfg["encoder"] == "ag", cfg.get("self_loops", 0), B, STEPS, LR, WD))
+        ft.write("dropout %r\nseed %d\n" % (cfg.get("dropout", 0.0), DROP_SEED))
         for name, _, _ in specs:
             a = params[name].numpy().astype(np.float32).ravel()
             ft.write("tensor %s %d\n" % (name, a.size))
@@ -73,7 +81,7 @@ def run_case(cfg, seed, tmp):
     p = {k: torch.tensor(v.numpy().astype(np.float32), dtype=torch.float64, requires_grad=True)
          for k, v in params.items()}
     Xd = torch.tensor(X.numpy().astype(np.float32), dtype=torch.float64)
-    res = ref.forward(p, cfg, Xd, masks[0], V)
+    res = ref.forward(p, cfg, Xd, masks[0], V, drop(cfg, 0))
     res["loss"].backward()
 
     pos = 0
@@ -112,6 +120,7 @@ def run_case(cfg, seed, tmp):
     worst["grads"] = gmax
     alpha = ref.region_adjacency(p, "enc.0", cfg).detach().numpy()
     worst["alpha"] = compare("alpha", take(R * R), alpha)
+    worst["seg_att"] = compare("segment attention", take(B * S), res["seg_att"].detach().numpy())
 
     # 10 AdamW steps, decay on matrices only (same split as the C table)
     p2 = {k: torch.tensor(v.numpy().astype(np.float32), dtype=torch.float64, requires_grad=True)
@@ -123,7 +132,7 @@ def run_case(cfg, seed, tmp):
     tl = []
     for s in range(STEPS):
         opt.zero_grad()
-        loss = ref.forward(p2, cfg, Xd, masks[s + 1], V)["loss"]
+        loss = ref.forward(p2, cfg, Xd, masks[s + 1], V, drop(cfg, s + 1))["loss"]
         loss.backward()
         opt.step()
         tl.append(loss.item())
@@ -132,12 +141,29 @@ def run_case(cfg, seed, tmp):
     if curve > 1e-3:
         print("FAIL loss curve: C %s torch %s" % (cl, tl))
         failures += 1
-    print("%s encoder, self_loops=%d: max |C-torch| loss %.2e recon %.2e cls %.2e seg %.2e "
-          "grads %.2e alpha %.2e; 10-step curve %.2e (torch %.4f -> %.4f)"
-          % (cfg["encoder"].upper(), cfg.get("self_loops", 0), worst["loss"], worst["recon"],
-             worst["cls"], worst["seg"], worst["grads"], worst["alpha"], curve, tl[0], tl[-1]))
+    print("%s encoder, self_loops=%d, dropout %g: max |C-torch| loss %.2e recon %.2e cls %.2e "
+          "seg %.2e grads %.2e alpha %.2e seg-att %.2e; 10-step curve %.2e (torch %.4f -> %.4f)"
+          % (cfg["encoder"].upper(), cfg.get("self_loops", 0), cfg.get("dropout", 0.0),
+             worst["loss"], worst["recon"],
+             worst["cls"], worst["seg"], worst["grads"], worst["alpha"], worst["seg_att"], curve,
+             tl[0], tl[-1]))
     assert pos == out.size, (pos, out.size)
     return failures
+
+
+def drop(cfg, step):
+    """The C driver's masks of pass `step` (no dropout in evaluation cases)."""
+    p = cfg.get("dropout", 0.0)
+    return ref.Dropout(p, ref.seed_mix(DROP_SEED, step, 0)) if p > 0 else ref.no_dropout
+
+
+def check_mask_rate(p):
+    """The keep masks drop the requested fraction (binomial, 6 sigma)."""
+    n = 200000
+    dropped = 1.0 - ref.dropout_keep(n, p, ref.seed_mix(DROP_SEED, 0, 1)).mean()
+    sigma = (p * (1 - p) / n) ** 0.5
+    print("dropout %g: %.5f of %d elements dropped (limit |diff| < %.5f)" % (p, dropped, n, 6 * sigma))
+    return 0 if abs(dropped - p) < 6 * sigma else 1
 
 
 def main():
@@ -148,6 +174,9 @@ def main():
         failures += run_case(cfg, 1, tmp)
         cfg = dict(ref.TINY, encoder="sg", self_loops=1, heads=4, n_decoder=1)
         failures += run_case(cfg, 2, tmp)
+        cfg = dict(ref.TINY, dropout=0.3)
+        failures += run_case(cfg, 3, tmp)
+        failures += check_mask_rate(0.3)
     if failures:
         print("%d comparisons failed" % failures)
         return 1

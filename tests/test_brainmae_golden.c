@@ -5,8 +5,12 @@
  *
  * usage: test_brainmae_golden FIXTURE.txt FIXTURE.bin OUT.bin
  * FIXTURE.txt: "key value" config lines, then "tensor NAME NUMEL" lines in
- * the order the float32 data sits in FIXTURE.bin. */
+ * the order the float32 data sits in FIXTURE.bin.  With "dropout P" > 0
+ * every forward is a training forward whose masks come from
+ * nn_seed_mix(seed, step, 0) (step 0 = the checked pass, 1.. = AdamW steps),
+ * which the Python side reproduces. */
 #include "brainstage/brainmae.h"
+#include "brainstage/nn.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -19,6 +23,17 @@ static int die(const char *msg)
     return 1;
 }
 
+/* Forward (training mode when the config drops) and backward of step `step`. */
+static int pass(bs_brainmae *m, int B, const float *x, const uint8_t *mask, const uint8_t *valid,
+                uint64_t seed, int step, float *loss, bs_error *err)
+{
+    int rc = bs_brainmae_get_config(m)->dropout > 0
+                 ? bs_brainmae_forward_train(m, B, x, mask, valid,
+                                             nn_seed_mix(seed, (uint64_t)step, 0), loss, err)
+                 : bs_brainmae_forward(m, B, x, mask, valid, loss, err);
+    return rc ? rc : bs_brainmae_backward(m, err);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 4) return die("usage: FIXTURE.txt FIXTURE.bin OUT.bin");
@@ -26,7 +41,9 @@ int main(int argc, char **argv)
     if (!ft || !fb || !fo) return die("cannot open files");
     bs_brainmae_config cfg;
     bs_brainmae_config_default(&cfg, 2, 1, 1);
+    cfg.dropout = 0;
     int B = 0, steps = 0;
+    uint64_t seed = 0;
     float lr = 1e-3f, wd = 0.0f;
     char key[256];
     long long numel;
@@ -68,6 +85,8 @@ int main(int argc, char **argv)
         else if (!strcmp(key, "n_temporal")) cfg.n_temporal = (int)v;
         else if (!strcmp(key, "n_decoder")) cfg.n_decoder = (int)v;
         else if (!strcmp(key, "self_loops")) cfg.self_loops = (int)v;
+        else if (!strcmp(key, "dropout")) cfg.dropout = (float)v;
+        else if (!strcmp(key, "seed")) seed = (uint64_t)v;
         else if (!strcmp(key, "B")) B = (int)v;
         else if (!strcmp(key, "steps")) steps = (int)v;
         else if (!strcmp(key, "lr")) lr = (float)v;
@@ -91,9 +110,7 @@ int main(int argc, char **argv)
 
     float loss;
     bs_brainmae_zero_grad(m);
-    if (bs_brainmae_forward(m, B, x, mask, valid, &loss, &err) ||
-        bs_brainmae_backward(m, &err))
-        return die(err.message);
+    if (pass(m, B, x, mask, valid, seed, 0, &loss, &err)) return die(err.message);
     fwrite(&loss, sizeof(float), 1, fo);
     fwrite(bs_brainmae_recon(m), sizeof(float), per * c->seg_len, fo);
     fwrite(bs_brainmae_cls(m), sizeof(float), (size_t)B * c->d_model, fo);
@@ -105,6 +122,10 @@ int main(int argc, char **argv)
     float *alpha = malloc(sizeof(float) * (size_t)c->n_rois * c->n_rois);
     if (bs_brainmae_adjacency(m, 0, alpha, &err)) return die(err.message);
     fwrite(alpha, sizeof(float), (size_t)c->n_rois * c->n_rois, fo);
+    float *seg_att = malloc(sizeof(float) * (size_t)B * c->n_segments);
+    bs_brainmae_segment_attention(m, seg_att);
+    fwrite(seg_att, sizeof(float), (size_t)B * c->n_segments, fo);
+    free(seg_att);
 
     bs_adamw opt;
     bs_adamw_defaults(&opt);
@@ -112,8 +133,7 @@ int main(int argc, char **argv)
     opt.weight_decay = wd;
     for (int s = 0; s < steps; s++) {
         bs_brainmae_zero_grad(m);
-        if (bs_brainmae_forward(m, B, x, mask + per * (s + 1), valid, &loss, &err) ||
-            bs_brainmae_backward(m, &err))
+        if (pass(m, B, x, mask + per * (s + 1), valid, seed, s + 1, &loss, &err))
             return die(err.message);
         bs_brainmae_adamw_step(m, &opt);
         fwrite(&loss, sizeof(float), 1, fo);

@@ -1,6 +1,7 @@
 /* tests/test_brainmae_plugin.c - the `brainmae` stage through the plugin
  * registry: a checkpoint from a 1-epoch pretraining, then process() on a
- * simulated run (output kinds and shapes, a low-coverage ROI masked out),
+ * simulated run (output kinds and shapes, attention over windows, a
+ * low-coverage ROI masked out),
  * and clear errors for a missing TR and a run shorter than one sample. */
 #include "brainstage/brainmae.h"
 #include "brainstage/plugin.h"
@@ -86,7 +87,8 @@ int main(void)
     EXPECT(self != NULL, "create: %s", err.message);
     if (!self) return 1;
 
-    bs_data *in = run_input(60, 2.0, &err), *out[5] = {0};
+    bs_data *in = run_input(60, 2.0, &err), *out[6] = {0};
+    EXPECT(p->n_outputs == 6, "%d output ports", (int)p->n_outputs);
     EXPECT(p->process(self, &in, out, &err) == BS_OK, "process: %s", err.message);
     if (out[0]) {
         EXPECT(out[0]->kind == BS_PORT_EMBEDDING && out[0]->tensor->shape[0] == 1 &&
@@ -97,6 +99,13 @@ int main(void)
                    out[2]->tensor->shape[1] == R && out[2]->n_labels == R, "reconstruction shape");
         EXPECT(out[3]->kind == BS_PORT_MATRIX && out[3]->tensor->shape[0] == R, "adjacency");
         EXPECT(out[4]->tensor->shape[0] == R && out[4]->tensor->shape[1] == 8, "roi embedding");
+        /* attention of each sample's CLS token over its 2 windows: in (0, 1), sum < 1 */
+        EXPECT(out[5]->tensor->shape[0] == 12 && out[5]->tensor->shape[1] == 1,
+               "window attention shape");
+        for (int smp = 0; smp < 6; smp++) {
+            const float a0 = out[5]->tensor->data[2 * smp], a1 = out[5]->tensor->data[2 * smp + 1];
+            EXPECT(a0 > 0 && a1 > 0 && a0 + a1 < 1, "window attention %g %g", a0, a1);
+        }
         EXPECT(out[0]->n_labels == 0 && bs_data_get_attr(out[0], "entities"), "embedding meta");
         const char *mse = bs_data_get_attr(out[2], "masked_mse");
         EXPECT(mse && isfinite(atof(mse)), "masked_mse attr");
@@ -104,7 +113,7 @@ int main(void)
         for (int i = 0; i < 8; i++) finite &= isfinite(out[0]->tensor->data[i]);
         EXPECT(finite, "embedding finite with a low-coverage ROI");
     }
-    for (int i = 0; i < 5; i++) bs_data_free(out[i]);
+    for (int i = 0; i < 6; i++) bs_data_free(out[i]);
     bs_data_free(in);
 
     in = run_input(60, 0.0, &err);

@@ -3,7 +3,8 @@
  * (1) the learned ROI-embedding similarity recovers the planted networks and
  * (2) masked-segment reconstruction on held-out subjects beats the per-ROI
  * mean and linear-interpolation baselines.  Prints every figure.
- * Optional argv[1] = epochs (default below keeps the test short). */
+ * Optional argv[1] = epochs (default below keeps the test short), argv[2] =
+ * dropout rate (default: the config default, 0). */
 #include "brainstage/brainmae.h"
 
 #include <math.h>
@@ -71,6 +72,7 @@ int main(int argc, char **argv)
     cfg.n_temporal = 1;
     cfg.n_decoder = 1;
     cfg.window_s = (float)WINDOW_S;
+    if (argc > 2) cfg.dropout = (float)atof(argv[2]);
 
     bs_brainmae_sim sim;
     bs_brainmae_sim_defaults(&sim, R, K, T, TR);

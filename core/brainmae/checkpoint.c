@@ -18,15 +18,16 @@ static void config_string(const bs_brainmae_config *c, char *buf, size_t n)
     snprintf(buf, n,
              "n_rois=%d seg_len=%d n_segments=%d d_model=%d d_key=%d d_ffn=%d n_heads=%d "
              "encoder=%s n_encoder=%d n_temporal=%d n_decoder=%d self_loops=%d w_masked=%.9g "
-             "w_unmasked=%.9g window_s=%.9g",
+             "w_unmasked=%.9g window_s=%.9g dropout=%.9g",
              c->n_rois, c->seg_len, c->n_segments, c->d_model, c->d_key, c->d_ffn, c->n_heads,
              c->encoder == BS_BRAINMAE_AG ? "ag" : "sg", c->n_encoder, c->n_temporal,
-             c->n_decoder, c->self_loops, c->w_masked, c->w_unmasked, c->window_s);
+             c->n_decoder, c->self_loops, c->w_masked, c->w_unmasked, c->window_s, c->dropout);
 }
 
 static int parse_config(const char *s, bs_brainmae_config *c, const char *path, bs_error *err)
 {
     bs_brainmae_config_default(c, 0, 0, 0);
+    c->dropout = 0; /* files written before dropout existed trained without it */
     int seen = 0;
     while (*s) {
         while (*s == ' ') s++;
@@ -54,6 +55,7 @@ static int parse_config(const char *s, bs_brainmae_config *c, const char *path, 
         else if (!strcmp(key, "w_masked")) c->w_masked = (float)v;
         else if (!strcmp(key, "w_unmasked")) c->w_unmasked = (float)v;
         else if (!strcmp(key, "window_s")) c->window_s = (float)v;
+        else if (!strcmp(key, "dropout")) c->dropout = (float)v;
         else seen--; /* unknown keys from newer writers are ignored */
     }
     if (seen < 11)

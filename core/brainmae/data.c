@@ -9,6 +9,17 @@
 
 #include "brainstage/rng.h"
 
+/* First volume (row) that is non-finite in every ROI, or -1. */
+static int64_t non_finite_row(const float *ts, int64_t T, int R)
+{
+    for (int64_t t = 0; t < T; t++) {
+        int r = 0;
+        while (r < R && !isfinite(ts[t * R + r])) r++;
+        if (r == R) return t;
+    }
+    return -1;
+}
+
 int bs_brainmae_prepare(const bs_brainmae_config *cfg, const bs_brainmae_subject *sub,
                         bs_brainmae_prepared *out, bs_error *err)
 {
@@ -33,6 +44,12 @@ int bs_brainmae_prepare(const bs_brainmae_config *cfg, const bs_brainmae_subject
         return bs_error_set(err, BS_ERR_DATA, "%s: expected %d ROIs (model), found %d", name, R,
                             sub->n_rois);
     const int64_t n_seg = sub->n_time / tau;
+    if (n_seg < 1)
+        return bs_error_set(err, BS_ERR_DATA,
+                            "%s: run of %lld volumes (%.1f s) is shorter than one BrainMAE window "
+                            "of %d volumes (%.1f s); a sample needs %d windows (%.1f s)",
+                            name, (long long)sub->n_time, sub->n_time * sub->tr, tau,
+                            tau * sub->tr, S, (double)S * tau * sub->tr);
     if (n_seg < S)
         return bs_error_set(err, BS_ERR_DATA,
                             "%s: run of %lld volumes (%.1f s) is shorter than one BrainMAE sample "
@@ -43,9 +60,11 @@ int bs_brainmae_prepare(const bs_brainmae_config *cfg, const bs_brainmae_subject
     out->n_seg = (int)n_seg;
     out->n_rois = R;
     out->seg_len = tau;
+    out->tr = sub->tr;
     out->seg = calloc((size_t)T * R, sizeof(float));
     out->valid = calloc((size_t)R, 1);
-    if (!out->seg || !out->valid) {
+    out->name = strdup(name);
+    if (!out->seg || !out->valid || !out->name) {
         bs_brainmae_prepared_free(out);
         return bs_error_set(err, BS_ERR_NOMEM, "%s: out of memory", name);
     }
@@ -77,11 +96,19 @@ int bs_brainmae_prepare(const bs_brainmae_config *cfg, const bs_brainmae_subject
         out->n_valid++;
     }
     if (out->n_valid < 2) {
+        const int nv = out->n_valid;
         bs_brainmae_prepared_free(out);
+        const int64_t row = non_finite_row(sub->ts, T, R);
+        if (row >= 0)
+            return bs_error_set(err, BS_ERR_DATA,
+                                "%s: volume %lld (counting from 0) is non-finite in every ROI, so "
+                                "no ROI column is usable; interpolate censored volumes before "
+                                "BrainMAE",
+                                name, (long long)row);
         return bs_error_set(err, BS_ERR_DATA,
-                            "%s: fewer than 2 usable ROIs (columns must be finite and not "
-                            "constant)",
-                            name);
+                            "%s: %d usable ROIs of %d, need at least 2 (columns must be finite "
+                            "and not constant)",
+                            name, nv, R);
     }
     return BS_OK;
 }
@@ -91,6 +118,7 @@ void bs_brainmae_prepared_free(bs_brainmae_prepared *p)
     if (!p) return;
     free(p->seg);
     free(p->valid);
+    free(p->name);
     memset(p, 0, sizeof *p);
 }
 

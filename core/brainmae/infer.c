@@ -1,6 +1,7 @@
 /* core/brainmae/infer.c - BrainMAE inference on one prepared subject:
- * per-sample (CLS), per-window and per-subject embeddings from an unmasked
- * pass, masked reconstruction from a second pass. */
+ * per-sample (CLS), per-window and per-subject embeddings and the attention
+ * over windows from an unmasked pass, masked reconstruction from a second
+ * pass. */
 #include "model_internal.h"
 
 #include <math.h>
@@ -17,6 +18,7 @@ void bs_brainmae_inference_free(bs_brainmae_inference *r)
     free(r->sample_embed);
     free(r->seg_embed);
     free(r->subject_embed);
+    free(r->seg_attention);
     free(r->recon);
     free(r->target);
     free(r->mask);
@@ -48,12 +50,13 @@ int bs_brainmae_infer(bs_brainmae *m, const bs_brainmae_prepared *p, double rati
     out->sample_embed = calloc((size_t)ns * d, sizeof(float));
     out->seg_embed = calloc(nseg * d, sizeof(float));
     out->subject_embed = calloc((size_t)d, sizeof(float));
+    out->seg_attention = calloc(nseg, sizeof(float));
     out->recon = calloc(nseg * R * tau, sizeof(float));
     out->target = calloc(nseg * R * tau, sizeof(float));
     out->mask = calloc(nseg * R, 1);
     uint8_t *nomask = calloc(per * INFER_BATCH, 1), *valid = malloc((size_t)R * INFER_BATCH);
-    if (!out->sample_embed || !out->seg_embed || !out->subject_embed || !out->recon ||
-        !out->target || !out->mask || !nomask || !valid) {
+    if (!out->sample_embed || !out->seg_embed || !out->subject_embed || !out->seg_attention ||
+        !out->recon || !out->target || !out->mask || !nomask || !valid) {
         free(nomask);
         free(valid);
         bs_brainmae_inference_free(out);
@@ -77,6 +80,7 @@ int bs_brainmae_infer(bs_brainmae *m, const bs_brainmae_prepared *p, double rati
         memcpy(out->sample_embed + (size_t)s0 * d, m->cls_out, sizeof(float) * (size_t)nb * d);
         memcpy(out->seg_embed + (size_t)s0 * S * d, m->segemb,
                sizeof(float) * (size_t)nb * S * d);
+        bs_brainmae_segment_attention(m, out->seg_attention + (size_t)s0 * S);
         const uint8_t *mk = out->mask + (size_t)s0 * per;
         if (ratio > 0) rc = bs_brainmae_forward(m, nb, x, mk, valid, NULL, err);
         if (rc) break;

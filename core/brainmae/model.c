@@ -3,6 +3,7 @@
  * the PyTorch twin is tests/brainmae_ref.py). */
 #include "model_internal.h"
 #include "ops.h"
+#include "par.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@ void bs_brainmae_config_default(bs_brainmae_config *c, int n_rois, int seg_len, 
     c->self_loops = 0;
     c->w_masked = 0.75f;
     c->w_unmasked = 0.25f;
+    c->dropout = 0.0f; /* MAE-style pretraining: masking regularises (docs/brainmae.md) */
 }
 
 int bs_brainmae_config_validate(const bs_brainmae_config *c, bs_error *err)
@@ -56,6 +58,9 @@ int bs_brainmae_config_validate(const bs_brainmae_config *c, bs_error *err)
                             c->n_encoder, c->n_temporal, c->n_decoder, MAE_MAX_BLOCKS);
     if (!(c->w_masked >= 0) || !(c->w_unmasked >= 0))
         return bs_error_set(err, BS_ERR_USAGE, "brainmae: loss weights must be >= 0");
+    if (!(c->dropout >= 0 && c->dropout < 1))
+        return bs_error_set(err, BS_ERR_USAGE, "brainmae: dropout: expected in [0, 1), got %g",
+                            c->dropout);
     return BS_OK;
 }
 
@@ -311,7 +316,12 @@ static void layout(bs_brainmae *m, carve *c, int B)
     m->scratch_b = take(c, Nt * wide);
     m->scratch_c = take(c, Nt * (wide + 1) + 8 * Ns * d); /* loss weights + drecon, then grads */
     m->scratch_d = take(c, Nt * d);
-    m->scratch_ra = take(c, 3 * Nt * d + (size_t)R * R * 2 + (size_t)2 * R * cfg->d_key);
+    /* aggregation partials (8 R^2), dalpha (R^2), adjacency backward (R^2 + 2 R dk) */
+    m->scratch_ra = take(c, (size_t)R * R * 10 + (size_t)2 * R * cfg->d_key);
+    /* attention scratch: the largest self-attention block's probabilities */
+    const size_t att_t = (size_t)B * cfg->n_heads * (S + 1) * (S + 1);
+    const size_t att_r = Ns * cfg->n_heads * R * R; /* decoder (and AG encoder) blocks */
+    m->att_work = take(c, att_t > att_r ? att_t : att_r);
 }
 
 static int ensure_batch(bs_brainmae *m, int B, bs_error *err)
@@ -348,31 +358,48 @@ static int ensure_batch(bs_brainmae *m, int B, bs_error *err)
 #define PW(off) (m->params + (off))
 #define GW(off) (m->grads + (off))
 
-/* x_out = block(x_in = k->x_in) over nseq sequences of n tokens. */
+/* Dropout sites of a block; with the block's index they seed its masks. */
+enum { SITE_ATT_PROB = 0, SITE_ATT_BRANCH = 1, SITE_FFN_HIDDEN = 2, SITE_FFN_BRANCH = 3 };
+/* block indices for the seeds: encoder i, temporal 100 + i, decoder 200 + i */
+enum { SEED_TEMPORAL = 100, SEED_DECODER = 200 };
+
+/* x_out = block(x_in = k->x_in) over nseq sequences of n tokens.  When the
+ * forward drops (m->dropped), the masks come from (seed, block_id, site). */
 static void block_fwd(bs_brainmae *m, const mae_block *b, mae_cache *k, int64_t nseq, int n,
-                      float *x_out)
+                      float *x_out, int block_id, uint64_t seed)
 {
     const bs_brainmae_config *c = &m->cfg;
-    const int d = c->d_model, f = c->d_ffn;
+    const int d = c->d_model, f = c->d_ffn, nh = c->n_heads;
     const int64_t N = nseq * n;
+    const float p = c->dropout;
+    const mae_drop *ka = NULL, *k1 = NULL, *kf = NULL, *k2 = NULL;
+    if (m->dropped) {
+        k->drop_att = mae_drop_make(p, nn_seed_mix(seed, block_id, SITE_ATT_PROB));
+        k->drop1 = mae_drop_make(p, nn_seed_mix(seed, block_id, SITE_ATT_BRANCH));
+        k->dropf = mae_drop_make(p, nn_seed_mix(seed, block_id, SITE_FFN_HIDDEN));
+        k->drop2 = mae_drop_make(p, nn_seed_mix(seed, block_id, SITE_FFN_BRANCH));
+        ka = b->kind == MAE_SA ? &k->drop_att : NULL;
+        k1 = &k->drop1, kf = &k->dropf, k2 = &k->drop2;
+    }
+    float *branch = m->scratch_a;
     mae_layernorm_fwd(k->u1, k->mean1, k->rstd1, k->x_in, PW(b->ln1_g), PW(b->ln1_b), N, d);
-    memcpy(k->x_mid, k->x_in, sizeof(float) * (size_t)(N * d));
     if (b->kind == MAE_RA) {
+        /* alpha is one graph for every window: no dropout on it (docs/brainmae.md) */
         bs_region_adjacency_forward_f32(PW(m->roi_embed), PW(b->wq), PW(b->wk), c->n_rois, d,
                                         c->d_key, c->self_loops, k->q, k->k, k->alpha);
         mae_linear_fwd(k->v, k->u1, PW(b->wv), PW(b->wv_b), N, d, d);
-        bs_region_aggregate_forward_f32(k->alpha, k->v, nseq, n, d, k->x_mid, m->scratch_ra);
+        bs_region_aggregate_forward_f32(k->alpha, k->v, nseq, n, d, branch, NULL);
     } else {
         mae_linear_fwd(k->v, k->u1, PW(b->qkv), PW(b->qkv_b), N, d, 3 * d);
-        mae_mhsa_fwd(k->o, k->att, k->v, nseq, n, d, c->n_heads);
-        mae_linear_fwd(m->scratch_a, k->o, PW(b->proj), PW(b->proj_b), N, d, d);
-        mae_add(k->x_mid, m->scratch_a, N * d);
+        mae_mhsa_fwd(k->o, k->att, k->v, nseq, n, d, nh, ka, m->att_work);
+        mae_linear_fwd(branch, k->o, PW(b->proj), PW(b->proj_b), N, d, d);
     }
+    mae_residual_fwd(k->x_mid, k->x_in, branch, k1, N * d);
     mae_layernorm_fwd(k->u2, k->mean2, k->rstd2, k->x_mid, PW(b->ln2_g), PW(b->ln2_b), N, d);
     mae_linear_fwd(k->f1, k->u2, PW(b->fc1), PW(b->fc1_b), N, d, f);
-    mae_gelu_fwd(k->f1g, k->f1, N * f);
+    mae_gelu_fwd(k->f1g, k->f1, N * f, kf);
     mae_linear_fwd(x_out, k->f1g, PW(b->fc2), PW(b->fc2_b), N, f, d);
-    mae_add(x_out, k->x_mid, N * d);
+    mae_residual_fwd(x_out, k->x_mid, x_out, k2, N * d);
 }
 
 /* dx: gradient w.r.t. the block output on entry, w.r.t. its input on exit. */
@@ -383,53 +410,68 @@ static void block_bwd(bs_brainmae *m, const mae_block *b, const mae_cache *k, in
     const int d = c->d_model, f = c->d_ffn;
     const int64_t N = nseq * n;
     float *A = m->scratch_a, *Bf = m->scratch_b;
-    /* feed-forward branch; dx doubles as d(x_mid) */
-    memset(A, 0, sizeof(float) * (size_t)(N * f));
-    mae_linear_bwd(A, GW(b->fc2), GW(b->fc2_b), dx, k->f1g, PW(b->fc2), N, f, d);
-    memset(Bf, 0, sizeof(float) * (size_t)(N * f));
-    mae_gelu_bwd(Bf, A, k->f1, N * f);
-    memset(A, 0, sizeof(float) * (size_t)(N * d));
-    mae_linear_bwd(A, GW(b->fc1), GW(b->fc1_b), Bf, k->u2, PW(b->fc1), N, d, f);
-    mae_layernorm_bwd(dx, GW(b->ln2_g), GW(b->ln2_b), A, k->x_mid, k->mean2, k->rstd2,
-                     PW(b->ln2_g), N, d);
-    /* attention branch */
+    /* feed-forward branch, x_out = x_mid + drop(fc2(drop(gelu(fc1(LN2(x_mid)))))); dx
+     * doubles as d(x_mid) */
+    const float *g2 = dx;
+    if (m->dropped) {
+        mae_dropout_apply(Bf, dx, &k->drop2, N * d);
+        g2 = Bf;
+    }
+    mae_linear_bwd(A, GW(b->fc2), GW(b->fc2_b), g2, k->f1g, PW(b->fc2), N, f, d, 0);
+    mae_gelu_bwd(A, k->f1, N * f, m->dropped ? &k->dropf : NULL);
+    mae_linear_bwd(Bf, GW(b->fc1), GW(b->fc1_b), A, k->u2, PW(b->fc1), N, d, f, 0);
+    mae_layernorm_bwd(dx, GW(b->ln2_g), GW(b->ln2_b), Bf, k->x_mid, k->mean2, k->rstd2,
+                      PW(b->ln2_g), N, d, 1);
+    /* attention branch, x_mid = x_in + drop(branch) */
+    const float *g1 = dx;
     if (b->kind == MAE_RA) {
         const int R = c->n_rois;
-        float *dalpha = m->scratch_ra + 3 * (size_t)N * d;
+        float *dalpha = m->scratch_ra + 8 * (size_t)R * R;
         float *adj_scratch = dalpha + (size_t)R * R;
+        if (m->dropped) {
+            mae_dropout_apply(A, dx, &k->drop1, N * d);
+            g1 = A;
+        }
         memset(dalpha, 0, sizeof(float) * (size_t)R * R);
-        memset(A, 0, sizeof(float) * (size_t)(N * d));
-        bs_region_aggregate_backward_f32(k->alpha, k->v, dx, nseq, n, d, A, dalpha,
+        bs_region_aggregate_backward_f32(k->alpha, k->v, g1, nseq, n, d, Bf, dalpha,
                                          m->scratch_ra);
         bs_region_adjacency_backward_f32(PW(m->roi_embed), PW(b->wq), PW(b->wk), k->q, k->k,
                                          k->alpha, dalpha, R, d, c->d_key, GW(m->roi_embed),
                                          GW(b->wq), GW(b->wk), adj_scratch);
-        memset(Bf, 0, sizeof(float) * (size_t)(N * d));
-        mae_linear_bwd(Bf, GW(b->wv), GW(b->wv_b), A, k->u1, PW(b->wv), N, d, d);
-        mae_layernorm_bwd(dx, GW(b->ln1_g), GW(b->ln1_b), Bf, k->x_in, k->mean1, k->rstd1,
-                         PW(b->ln1_g), N, d);
+        mae_linear_bwd(A, GW(b->wv), GW(b->wv_b), Bf, k->u1, PW(b->wv), N, d, d, 0);
     } else {
-        memset(A, 0, sizeof(float) * (size_t)(N * d));
-        mae_linear_bwd(A, GW(b->proj), GW(b->proj_b), dx, k->o, PW(b->proj), N, d, d);
-        mae_mhsa_bwd(Bf, A, k->v, k->att, nseq, n, d, c->n_heads);
-        memset(A, 0, sizeof(float) * (size_t)(N * d));
-        mae_linear_bwd(A, GW(b->qkv), GW(b->qkv_b), Bf, k->u1, PW(b->qkv), N, d, 3 * d);
-        mae_layernorm_bwd(dx, GW(b->ln1_g), GW(b->ln1_b), A, k->x_in, k->mean1, k->rstd1,
-                         PW(b->ln1_g), N, d);
+        if (m->dropped) {
+            mae_dropout_apply(Bf, dx, &k->drop1, N * d);
+            g1 = Bf;
+        }
+        mae_linear_bwd(A, GW(b->proj), GW(b->proj_b), g1, k->o, PW(b->proj), N, d, d, 0);
+        mae_mhsa_bwd(Bf, A, k->v, k->att, nseq, n, d, c->n_heads,
+                     m->dropped ? &k->drop_att : NULL, m->att_work);
+        mae_linear_bwd(A, GW(b->qkv), GW(b->qkv_b), Bf, k->u1, PW(b->qkv), N, d, 3 * d, 0);
     }
+    mae_layernorm_bwd(dx, GW(b->ln1_g), GW(b->ln1_b), A, k->x_in, k->mean1, k->rstd1,
+                      PW(b->ln1_g), N, d, 1);
 }
 
 /* ---- whole model ---- */
 
-int bs_brainmae_forward(bs_brainmae *m, int B, const float *x, const uint8_t *mask,
-                        const uint8_t *valid, float *loss_out, bs_error *err)
+static int forward(bs_brainmae *m, int B, const float *x, const uint8_t *mask,
+                   const uint8_t *valid, int train, uint64_t seed, float *loss_out, bs_error *err)
 {
     const bs_brainmae_config *c = &m->cfg;
     const int S = c->n_segments, R = c->n_rois, d = c->d_model, tau = c->seg_len;
     if (B < 1) return bs_error_set(err, BS_ERR_USAGE, "brainmae: batch: expected >= 1, got %d", B);
     if (ensure_batch(m, B, err)) return err ? err->code : BS_ERR_NOMEM;
     m->batch = B;
+    m->dropped = train && c->dropout > 0;
     const int64_t Ns = (int64_t)B * S, Nt = Ns * R, Nq = (int64_t)B * (S + 1);
+    /* dropout hashes 32-bit element indices (ops.h) */
+    const int64_t widest = (int64_t)(c->d_ffn > 3 * d ? c->d_ffn : 3 * d);
+    if (m->dropped && (Nt * widest > UINT32_MAX || Ns * c->n_heads * R * R > UINT32_MAX))
+        return bs_error_set(err, BS_ERR_USAGE,
+                            "brainmae: batch %d too large for dropout (a tensor would exceed 2^32 "
+                            "elements); use a smaller batch",
+                            B);
     memcpy(m->x, x, sizeof(float) * (size_t)(Nt * tau));
     for (int b = 0; b < B; b++)
         for (int r = 0; r < R; r++) m->valid[b * R + r] = valid ? (valid[b * R + r] != 0) : 1;
@@ -448,7 +490,7 @@ int bs_brainmae_forward(bs_brainmae *m, int B, const float *x, const uint8_t *ma
         if (m->hide[t]) memcpy(h0 + t * d, PW(m->mask_token), sizeof(float) * (size_t)d);
     for (int i = 0; i < c->n_encoder; i++)
         block_fwd(m, &m->enc[i], &m->enc_c[i], Ns, R,
-                  i + 1 < c->n_encoder ? m->enc_c[i + 1].x_in : m->enc_out);
+                  i + 1 < c->n_encoder ? m->enc_c[i + 1].x_in : m->enc_out, i, seed);
     mae_layernorm_fwd(m->z, m->zmean, m->zrstd, m->enc_out, PW(m->enc_norm_g), PW(m->enc_norm_b),
                      Nt, d);
 
@@ -474,7 +516,7 @@ int bs_brainmae_forward(bs_brainmae *m, int B, const float *x, const uint8_t *ma
         }
     for (int i = 0; i < c->n_temporal; i++)
         block_fwd(m, &m->tmp[i], &m->tmp_c[i], B, S + 1,
-                  i + 1 < c->n_temporal ? m->tmp_c[i + 1].x_in : m->t_out);
+                  i + 1 < c->n_temporal ? m->tmp_c[i + 1].x_in : m->t_out, SEED_TEMPORAL + i, seed);
     mae_layernorm_fwd(m->tf, m->tmean, m->trstd, m->t_out, PW(m->tnorm_g), PW(m->tnorm_b), Nq, d);
     for (int b = 0; b < B; b++) {
         memcpy(m->cls_out + (int64_t)b * d, m->tf + (int64_t)b * (S + 1) * d,
@@ -492,7 +534,7 @@ int bs_brainmae_forward(bs_brainmae *m, int B, const float *x, const uint8_t *ma
     }
     for (int i = 0; i < c->n_decoder; i++)
         block_fwd(m, &m->dec[i], &m->dec_c[i], Ns, R,
-                  i + 1 < c->n_decoder ? m->dec_c[i + 1].x_in : m->dec_out_x);
+                  i + 1 < c->n_decoder ? m->dec_c[i + 1].x_in : m->dec_out_x, SEED_DECODER + i, seed);
     mae_layernorm_fwd(m->yf, m->ymean, m->yrstd, m->dec_out_x, PW(m->dnorm_g), PW(m->dnorm_b), Nt,
                      d);
     mae_linear_fwd(m->recon, m->yf, PW(m->out_w), PW(m->out_b), Nt, d, tau);
@@ -530,11 +572,31 @@ int bs_brainmae_forward(bs_brainmae *m, int B, const float *x, const uint8_t *ma
     return BS_OK;
 }
 
-int bs_brainmae_backward(bs_brainmae *m, bs_error *err)
+/* BLAS runs single-threaded for the whole pass (par.h). */
+int bs_brainmae_forward(bs_brainmae *m, int B, const float *x, const uint8_t *mask,
+                        const uint8_t *valid, float *loss, bs_error *err)
+{
+    mae_par scope;
+    mae_par_begin(&scope);
+    int rc = forward(m, B, x, mask, valid, 0, 0, loss, err);
+    mae_par_end(&scope);
+    return rc;
+}
+
+int bs_brainmae_forward_train(bs_brainmae *m, int B, const float *x, const uint8_t *mask,
+                              const uint8_t *valid, uint64_t seed, float *loss, bs_error *err)
+{
+    mae_par scope;
+    mae_par_begin(&scope);
+    int rc = forward(m, B, x, mask, valid, 1, seed, loss, err);
+    mae_par_end(&scope);
+    return rc;
+}
+
+static void backward(bs_brainmae *m)
 {
     const bs_brainmae_config *c = &m->cfg;
     const int B = m->batch, S = c->n_segments, R = c->n_rois, d = c->d_model, tau = c->seg_len;
-    if (B < 1) return bs_error_set(err, BS_ERR_USAGE, "brainmae: backward called before forward");
     const int64_t Ns = (int64_t)B * S, Nt = Ns * R, Nq = (int64_t)B * (S + 1);
     /* gradient buffers: dy (decoder tokens), dz (encoder output), dt (temporal) */
     float *wtok = m->scratch_c;
@@ -543,14 +605,12 @@ int bs_brainmae_backward(bs_brainmae *m, bs_error *err)
     for (int64_t t = 0; t < Nt; t++)
         for (int j = 0; j < tau; j++)
             drec[t * tau + j] = 2.0f * wtok[t] * (m->recon[t * tau + j] - m->x[t * tau + j]);
-    memset(dy, 0, sizeof(float) * (size_t)(Nt * d));
     /* drec lives in scratch_c, which blocks never touch; scratch_b is free
      * until the first block_bwd. */
     float *dyf = m->scratch_b;
-    memset(dyf, 0, sizeof(float) * (size_t)(Nt * d));
-    mae_linear_bwd(dyf, GW(m->out_w), GW(m->out_b), drec, m->yf, PW(m->out_w), Nt, d, tau);
+    mae_linear_bwd(dyf, GW(m->out_w), GW(m->out_b), drec, m->yf, PW(m->out_w), Nt, d, tau, 0);
     mae_layernorm_bwd(dy, GW(m->dnorm_g), GW(m->dnorm_b), dyf, m->dec_out_x, m->ymean, m->yrstd,
-                     PW(m->dnorm_g), Nt, d);
+                      PW(m->dnorm_g), Nt, d, 0);
     for (int i = c->n_decoder - 1; i >= 0; i--) block_bwd(m, &m->dec[i], &m->dec_c[i], Ns, R, dy);
 
     /* y0 = z + ctx: dctx = sum over ROIs; dz = dy (kept in dy) */
@@ -565,15 +625,13 @@ int bs_brainmae_backward(bs_brainmae *m, bs_error *err)
             for (int r = 0; r < R; r++) acc += dy[(s * R + r) * d + j];
             dctx[s * d + j] = (float)acc;
         }
-    memset(dseg, 0, sizeof(float) * (size_t)(Ns * d));
-    mae_linear_bwd(dseg, GW(m->ctx_w), GW(m->ctx_b), dctx, m->segemb, PW(m->ctx_w), Ns, d, d);
+    mae_linear_bwd(dseg, GW(m->ctx_w), GW(m->ctx_b), dctx, m->segemb, PW(m->ctx_w), Ns, d, d, 0);
     memset(dtf, 0, sizeof(float) * (size_t)(Nq * d));
     for (int b = 0; b < B; b++)
         memcpy(dtf + ((int64_t)b * (S + 1) + 1) * d, dseg + (int64_t)b * S * d,
                sizeof(float) * (size_t)S * d);
-    memset(dt, 0, sizeof(float) * (size_t)(Nq * d));
     mae_layernorm_bwd(dt, GW(m->tnorm_g), GW(m->tnorm_b), dtf, m->t_out, m->tmean, m->trstd,
-                     PW(m->tnorm_g), Nq, d);
+                      PW(m->tnorm_g), Nq, d, 0);
     for (int i = c->n_temporal - 1; i >= 0; i--) block_bwd(m, &m->tmp[i], &m->tmp_c[i], B, S + 1, dt);
     for (int b = 0; b < B; b++)
         for (int s = 0; s <= S; s++) {
@@ -587,8 +645,7 @@ int bs_brainmae_backward(bs_brainmae *m, bs_error *err)
                 memcpy(dseg + ((int64_t)b * S + s - 1) * d, g, sizeof(float) * (size_t)d);
             }
         }
-    memset(dpool, 0, sizeof(float) * (size_t)(Ns * d));
-    mae_linear_bwd(dpool, GW(m->seg_w), GW(m->seg_b), dseg, m->pooled, PW(m->seg_w), Ns, d, d);
+    mae_linear_bwd(dpool, GW(m->seg_w), GW(m->seg_b), dseg, m->pooled, PW(m->seg_w), Ns, d, d, 0);
     const float invR = 1.0f / (float)R;
     for (int64_t t = 0; t < Nt; t++) {
         const float *g = dpool + (t / R) * d;
@@ -596,9 +653,8 @@ int bs_brainmae_backward(bs_brainmae *m, bs_error *err)
     }
     /* dy now holds dz: through the encoder's final LayerNorm */
     float *dh = m->scratch_b;
-    memset(dh, 0, sizeof(float) * (size_t)(Nt * d));
     mae_layernorm_bwd(dh, GW(m->enc_norm_g), GW(m->enc_norm_b), dy, m->enc_out, m->zmean, m->zrstd,
-                     PW(m->enc_norm_g), Nt, d);
+                      PW(m->enc_norm_g), Nt, d, 0);
     memcpy(dy, dh, sizeof(float) * (size_t)(Nt * d));
     for (int i = c->n_encoder - 1; i >= 0; i--) block_bwd(m, &m->enc[i], &m->enc_c[i], Ns, R, dy);
 
@@ -609,7 +665,17 @@ int bs_brainmae_backward(bs_brainmae *m, bs_error *err)
             for (int j = 0; j < d; j++) gm[j] += dy[t * d + j];
             memset(dy + t * d, 0, sizeof(float) * (size_t)d);
         }
-    mae_linear_bwd(NULL, GW(m->in_w), GW(m->in_b), dy, m->x, PW(m->in_w), Nt, tau, d);
+    mae_linear_bwd(NULL, GW(m->in_w), GW(m->in_b), dy, m->x, PW(m->in_w), Nt, tau, d, 0);
+}
+
+int bs_brainmae_backward(bs_brainmae *m, bs_error *err)
+{
+    if (m->batch < 1)
+        return bs_error_set(err, BS_ERR_USAGE, "brainmae: backward called before forward");
+    mae_par scope;
+    mae_par_begin(&scope);
+    backward(m);
+    mae_par_end(&scope);
     return BS_OK;
 }
 
@@ -635,6 +701,19 @@ void bs_brainmae_adamw_step(bs_brainmae *m, const bs_adamw *o)
 }
 
 /* ---- interpretation ---- */
+
+void bs_brainmae_segment_attention(const bs_brainmae *m, float *out)
+{
+    const bs_brainmae_config *c = &m->cfg;
+    const int S = c->n_segments, n = S + 1, H = c->n_heads;
+    const float *att = m->tmp_c[c->n_temporal - 1].att; /* (B, H, n, n) */
+    for (int b = 0; b < m->batch; b++)
+        for (int s = 0; s < S; s++) {
+            double acc = 0;
+            for (int h = 0; h < H; h++) acc += att[(((size_t)b * H + h) * n) * n + 1 + s];
+            out[(size_t)b * S + s] = (float)(acc / H);
+        }
+}
 
 int bs_brainmae_adjacency(const bs_brainmae *m, int block, float *alpha, bs_error *err)
 {

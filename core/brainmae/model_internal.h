@@ -4,6 +4,7 @@
 #define BRAINMAE_MODEL_INTERNAL_H
 
 #include "brainstage/brainmae.h"
+#include "ops.h"
 
 #define MAE_MAX_BLOCKS 16
 #define MAE_MAX_PARAMS 512
@@ -21,6 +22,10 @@ typedef struct mae_block {
 typedef struct mae_cache {
     float *x_in, *u1, *mean1, *rstd1, *v, *att, *o, *x_mid, *u2, *mean2, *rstd2, *f1, *f1g;
     float *q, *k, *alpha; /* region-aware blocks: R x dk, R x dk, R x R */
+    /* dropout sites of the last forward (masks are recomputed from these):
+     * attention probabilities (self-attention blocks), attention branch,
+     * FFN hidden layer, FFN branch */
+    mae_drop drop_att, drop1, dropf, drop2;
 } mae_cache;
 
 struct bs_brainmae {
@@ -47,6 +52,8 @@ struct bs_brainmae {
     float *dec_out_x, *yf, *ymean, *yrstd, *recon;
     float *cls_out;
     float *scratch_a, *scratch_b, *scratch_c, *scratch_d, *scratch_ra;
+    float *att_work;     /* per-(sequence, head) attention scratch */
+    int dropped;         /* the last forward applied dropout */
     float loss;
 };
 

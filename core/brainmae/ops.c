@@ -1,63 +1,107 @@
-/* core/brainmae/ops.c - BrainMAE's dense ops as thin adapters over the
- * shared nn core (brainstage/nn.h): linear, LayerNorm (eps 1e-5), tanh-GELU
- * and packed multi-head self-attention.  Only the region-aware graph
- * attention (region_attention.c) is BrainMAE's own op. */
+/* core/brainmae/ops.c - BrainMAE's linear layer on split GEMMs (par.h) and
+ * the materialised dropout mask (for tests). */
 #include "ops.h"
+#include "par.h"
 
 #include <string.h>
 
-#include "brainstage/nn.h"
+#include "nn/nn_internal.h"
 
+MAE_HOT static void fill_rows(float *out, const float *b, int64_t n0, int64_t n1, int o)
+{
+    for (int64_t n = n0; n < n1; n++) {
+        float *row = out + (size_t)n * o;
+#pragma omp simd
+        for (int c = 0; c < o; c++) row[c] = b[c];
+    }
+}
+
+/* Rows [r0, r0 + n) of the forward: bias rows, then one GEMM with beta = 1
+ * (or beta = 0 without a bias). */
+static void linear_fwd_rows(float *out, const float *in, const float *W, const float *b,
+                            int64_t r0, int n, int i, int o)
+{
+    if (b) fill_rows(out, b, r0, r0 + n, o);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, o, i, 1, in + (size_t)r0 * i, i, W,
+                i, b ? 1.0f : 0.0f, out + (size_t)r0 * o, o);
+}
+
+/* One parallel region per layer: each thread fills and multiplies its own
+ * rows (single-threaded BLAS, par.h). */
 void mae_linear_fwd(float *out, const float *in, const float *W, const float *b, int64_t N,
                     int i, int o)
 {
-    nn_linear_forward(out, in, W, b, (int)N, i, o);
+    const int nt = mae_par_threads((double)N * i * o);
+    if (nt <= 1) {
+        linear_fwd_rows(out, in, W, b, 0, (int)N, i, o);
+        return;
+    }
+    mae_par scope;
+    mae_par_begin(&scope);
+    const int part = mae_part_size((int)N, nt), nparts = ((int)N + part - 1) / part;
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int p = 0; p < nparts; p++) {
+        const int r0 = p * part, n = (r0 + part <= N ? r0 + part : (int)N) - r0;
+        linear_fwd_rows(out, in, W, b, r0, n, i, o);
+    }
+    mae_par_end(&scope);
 }
 
+/* One parallel region: the input gradient split by rows, the weight
+ * gradient (and the bias gradient of the same outputs) by output rows; no
+ * part cuts the N-long sums, so they do not depend on the thread count. */
 void mae_linear_bwd(float *din, float *dW, float *db, const float *dout, const float *in,
-                    const float *W, int64_t N, int i, int o)
+                    const float *W, int64_t N, int i, int o, int accumulate)
 {
-    nn_linear_backward(din, dW, db, dout, in, W, (int)N, i, o);
+    const float beta = accumulate ? 1.0f : 0.0f;
+    const int nt = mae_par_threads((double)N * i * o);
+    if (nt <= 1) {
+        if (din)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, i, o, 1, dout, o, W, i,
+                        beta, din, i);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o, i, (int)N, 1, dout, o, in, i, 1,
+                    dW, i);
+        if (db) mae_colsum_range(db, dout, N, o, 0, o);
+        return;
+    }
+    mae_par scope;
+    mae_par_begin(&scope);
+    const int prow = mae_part_size((int)N, nt), nrow = ((int)N + prow - 1) / prow;
+    const int pout = mae_part_size(o, nt), nout = (o + pout - 1) / pout;
+#pragma omp parallel num_threads(nt)
+    {
+        if (din) {
+#pragma omp for schedule(static) nowait
+            for (int p = 0; p < nrow; p++) {
+                const int r0 = p * prow, n = (r0 + prow <= N ? r0 + prow : (int)N) - r0;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, i, o, 1,
+                            dout + (size_t)r0 * o, o, W, i, beta, din + (size_t)r0 * i, i);
+            }
+        }
+#pragma omp for schedule(static)
+        for (int p = 0; p < nout; p++) {
+            const int o0 = p * pout, m = (o0 + pout <= o ? o0 + pout : o) - o0;
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, i, (int)N, 1, dout + o0, o, in,
+                        i, 1, dW + (size_t)o0 * i, i);
+            if (db) mae_colsum_range(db, dout, N, o, o0, o0 + m);
+        }
+    }
+    mae_par_end(&scope);
 }
 
-void mae_layernorm_fwd(float *out, float *mean, float *rstd, const float *in, const float *g,
-                       const float *b, int64_t N, int d)
+MAE_HOT static void mask_span(uint8_t *keep, int64_t i0, int64_t i1, const mae_drop *dr)
 {
-    nn_layernorm_forward(out, mean, rstd, in, g, b, (int)N, d, 1e-5f);
+    const uint32_t key = dr->key, thr = dr->thr;
+#pragma omp simd
+    for (int64_t i = i0; i < i1; i++)
+        keep[i] = (mae_mix32(key + (uint32_t)i * MAE_DROP_STEP) >> 16) >= thr;
 }
 
-void mae_layernorm_bwd(float *din, float *dg, float *db, const float *dout, const float *in,
-                       const float *mean, const float *rstd, const float *g, int64_t N, int d)
+void mae_dropout_mask(uint8_t *keep, int64_t n, const mae_drop *dr)
 {
-    nn_layernorm_backward(din, dg, db, dout, in, mean, rstd, g, (int)N, d);
-}
-
-void mae_gelu_fwd(float *out, const float *in, int64_t n)
-{
-    nn_gelu_forward(out, in, (size_t)n, NN_GELU_TANH);
-}
-
-void mae_gelu_bwd(float *din, const float *dout, const float *in, int64_t n)
-{
-    nn_gelu_backward(din, dout, in, (size_t)n, NN_GELU_TANH);
-}
-
-void mae_add(float *y, const float *x, int64_t n)
-{
-    nn_accumulate(y, x, (size_t)n);
-}
-
-void mae_mhsa_fwd(float *o, float *att, const float *qkv, int64_t nseq, int n, int d, int nh)
-{
-    nn_attn_dims dims = nn_attn_dims_packed((int)nseq, n, nh, d / nh);
-    nn_attention_forward(o, att, NULL, qkv, qkv + d, qkv + 2 * d, &dims);
-}
-
-void mae_mhsa_bwd(float *dqkv, const float *dout, const float *qkv, const float *att,
-                  int64_t nseq, int n, int d, int nh)
-{
-    nn_attn_dims dims = nn_attn_dims_packed((int)nseq, n, nh, d / nh);
-    memset(dqkv, 0, sizeof(float) * (size_t)(nseq * n * 3 * d));
-    nn_attention_backward(dqkv, dqkv + d, dqkv + 2 * d, dout, att, NULL, qkv, qkv + d, qkv + 2 * d,
-                          &dims);
+    enum { SPAN = 16384 };
+    const int64_t nch = (n + SPAN - 1) / SPAN;
+#pragma omp parallel for schedule(static) if (n > NN_PAR_MIN)
+    for (int64_t c = 0; c < nch; c++)
+        mask_span(keep, c * SPAN, c * SPAN + SPAN < n ? c * SPAN + SPAN : n, dr);
 }

@@ -1,7 +1,9 @@
 /* core/brainmae/region_attention_impl.h - body of the region-aware graph
  * attention op, included twice by region_attention.c: once for float (the
  * model) and once for double (the finite-difference gradient check).
- * Expects REAL, SFX (name suffix) and GEMM (cblas_sgemm / cblas_dgemm). */
+ * Expects REAL, SFX (name suffix), GEMM (cblas_sgemm / cblas_dgemm or a
+ * wrapper with that signature) and GEMM1 (single-threaded, no order
+ * argument). */
 
 #define RA_CAT2(a, b) a##b
 #define RA_CAT(a, b) RA_CAT2(a, b)
@@ -56,53 +58,55 @@ void RA_FN(bs_region_adjacency_backward)(const REAL *E, const REAL *Wq, const RE
     GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, d, dk, 1, dk_, dk, Wk, d, 1, dE, d);
 }
 
-/* out[s] += alpha @ v[s] for every sequence s; v, out are (nseq, R, d).
- * The nseq node-feature sets are gathered into one R x (nseq*d) matrix so a
- * single GEMM does the whole batch.  scratch: 2 * nseq*R*d. */
+/* Sequences of the aggregation backward summed into one dalpha partial;
+ * a fixed count (not the thread count) keeps the sum order fixed. */
+#ifndef RA_GROUPS
+#define RA_GROUPS 8
+#endif
+
+/* out[s] = alpha @ v[s] for every sequence s; v, out are (nseq, R, d).  One
+ * GEMM per sequence, sequences spread over the OpenMP threads (each GEMM
+ * single-threaded: par.h); no scratch. */
 void RA_FN(bs_region_aggregate_forward)(const REAL *alpha, const REAL *v, int64_t nseq, int R,
                                         int d, REAL *out, REAL *scratch)
 {
-    const int64_t cols = nseq * d;
-    REAL *vt = scratch, *ot = scratch + (size_t)cols * R;
+    (void)scratch;
+    mae_par scope;
+    mae_par_begin(&scope);
+    const size_t blk = (size_t)R * d;
+#pragma omp parallel for schedule(static) if (nseq * blk * R > NN_PAR_MIN)
     for (int64_t s = 0; s < nseq; s++)
-        for (int r = 0; r < R; r++)
-            memcpy(vt + (size_t)r * cols + (size_t)s * d, v + ((size_t)s * R + r) * d,
-                   sizeof(REAL) * (size_t)d);
-    GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, (int)cols, R, 1, alpha, R, vt, (int)cols,
-         0, ot, (int)cols);
-    for (int64_t s = 0; s < nseq; s++)
-        for (int r = 0; r < R; r++) {
-            REAL *o = out + ((size_t)s * R + r) * d;
-            const REAL *src = ot + (size_t)r * cols + (size_t)s * d;
-            for (int j = 0; j < d; j++) o[j] += src[j];
-        }
+        GEMM1(CblasNoTrans, CblasNoTrans, R, d, R, 1, alpha, R, v + s * blk, d, 0, out + s * blk,
+              d);
+    mae_par_end(&scope);
 }
 
-/* Accumulates dv += alpha^T dout and dalpha += sum_s dout[s] v[s]^T.
- * scratch: 3 * nseq*R*d. */
+/* dv[s] = alpha^T dout[s] (overwritten) and dalpha += sum_s dout[s] v[s]^T,
+ * the sum taken over RA_GROUPS consecutive groups of sequences, then over
+ * the groups in order.  scratch: RA_GROUPS * R * R. */
 void RA_FN(bs_region_aggregate_backward)(const REAL *alpha, const REAL *v, const REAL *dout,
                                          int64_t nseq, int R, int d, REAL *dv, REAL *dalpha,
                                          REAL *scratch)
 {
-    const int64_t cols = nseq * d;
-    REAL *vt = scratch, *gt = scratch + (size_t)cols * R, *dvt = gt + (size_t)cols * R;
-    for (int64_t s = 0; s < nseq; s++)
-        for (int r = 0; r < R; r++) {
-            memcpy(vt + (size_t)r * cols + (size_t)s * d, v + ((size_t)s * R + r) * d,
-                   sizeof(REAL) * (size_t)d);
-            memcpy(gt + (size_t)r * cols + (size_t)s * d, dout + ((size_t)s * R + r) * d,
-                   sizeof(REAL) * (size_t)d);
-        }
-    GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, R, R, (int)cols, 1, gt, (int)cols, vt,
-         (int)cols, 1, dalpha, R);
-    GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, R, (int)cols, R, 1, alpha, R, gt, (int)cols,
-         0, dvt, (int)cols);
-    for (int64_t s = 0; s < nseq; s++)
-        for (int r = 0; r < R; r++) {
-            REAL *o = dv + ((size_t)s * R + r) * d;
-            const REAL *src = dvt + (size_t)r * cols + (size_t)s * d;
-            for (int j = 0; j < d; j++) o[j] += src[j];
-        }
+    mae_par scope;
+    mae_par_begin(&scope);
+    const size_t blk = (size_t)R * d, rr = (size_t)R * R;
+    const int64_t per = (nseq + RA_GROUPS - 1) / RA_GROUPS;
+#pragma omp parallel if (nseq * blk * R > NN_PAR_MIN)
+    {
+#pragma omp for schedule(static) nowait
+        for (int64_t s = 0; s < nseq; s++)
+            GEMM1(CblasTrans, CblasNoTrans, R, d, R, 1, alpha, R, dout + s * blk, d, 0,
+                  dv + s * blk, d);
+#pragma omp for schedule(static)
+        for (int gi = 0; gi < RA_GROUPS; gi++)
+            for (int64_t s = gi * per; s < (gi + 1) * per && s < nseq; s++)
+                GEMM1(CblasNoTrans, CblasTrans, R, R, d, 1, dout + s * blk, d, v + s * blk, d,
+                      s == gi * per ? 0 : 1, scratch + gi * rr, R);
+    }
+    for (int gi = 0; gi < RA_GROUPS && gi * per < nseq; gi++)
+        for (size_t i = 0; i < rr; i++) dalpha[i] += scratch[gi * rr + i];
+    mae_par_end(&scope);
 }
 
 #undef RA_FN

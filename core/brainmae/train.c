@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "brainstage/log.h"
+#include "brainstage/nn.h"
 #include "brainstage/rng.h"
 #include "brainstage/tensor.h"
 
@@ -52,6 +53,15 @@ int bs_brainmae_pretrain(bs_brainmae *m, const bs_brainmae_prepared *subs, int n
                                 "brainmae pretrain: subject %d: prepared for %d ROIs x %d-sample "
                                 "windows (%d windows), model needs %d x %d (>= %d windows)",
                                 i, subs[i].n_rois, subs[i].seg_len, subs[i].n_seg, R, tau, S);
+    /* windows are whole samples: one TR for the cohort (1 % tolerance) */
+    for (int i = 1; i < n; i++)
+        if (fabs(subs[i].tr - subs[0].tr) > 0.01 * subs[0].tr)
+            return bs_error_set(err, BS_ERR_DATA,
+                                "brainmae pretrain: %s has TR %g s but %s has %g s: the %d-sample "
+                                "windows would last different times; resample the runs to one TR "
+                                "or pretrain them separately",
+                                subs[i].name ? subs[i].name : "a run", subs[i].tr,
+                                subs[0].name ? subs[0].name : "the first run", subs[0].tr, tau);
     int first_epoch = 0;
     if (o->resume && o->checkpoint && access(o->checkpoint, F_OK) == 0) {
         if (mae_checkpoint_load_into(m, o->checkpoint, 1, &first_epoch, err))
@@ -96,7 +106,9 @@ int bs_brainmae_pretrain(bs_brainmae *m, const bs_brainmae_prepared *subs, int n
             }
             float loss;
             bs_brainmae_zero_grad(m);
-            rc = bs_brainmae_forward(m, nb, x, mask, valid, &loss, err);
+            /* dropout masks from (seed, step): a resumed run draws the same */
+            rc = bs_brainmae_forward_train(m, nb, x, mask, valid,
+                                           nn_seed_mix(o->seed, (uint64_t)m->step, 0), &loss, err);
             if (!rc) rc = bs_brainmae_backward(m, err);
             if (!rc) bs_brainmae_adamw_step(m, &o->opt);
             sum += loss;

@@ -43,10 +43,14 @@ typedef struct bs_brainmae_config {
     float w_unmasked; /* loss weight on visible ROI segments (0.25) */
     float window_s;   /* segment length in seconds the model was trained with
                          (0 = unknown: no TR consistency check) */
+    float dropout;    /* training-time dropout rate of every transformer block
+                         (attention probabilities of self-attention blocks,
+                         both residual branches, FFN hidden layer); 0 (none)
+                         by default; inference never drops */
 } bs_brainmae_config;
 
-/* Small default (d=64, 4 heads, SG, 3+2+1 blocks) for R ROIs and segments of
- * seg_len samples, n_segments per sample. */
+/* Small default (d=64, 4 heads, SG, 3+2+1 blocks, no dropout) for R ROIs
+ * and segments of seg_len samples, n_segments per sample. */
 void bs_brainmae_config_default(bs_brainmae_config *cfg, int n_rois, int seg_len, int n_segments);
 int bs_brainmae_config_validate(const bs_brainmae_config *cfg, bs_error *err);
 
@@ -89,6 +93,13 @@ float *bs_brainmae_grads(bs_brainmae *m);
  * Stores activations for bs_brainmae_backward and sets *loss (may be NULL). */
 int bs_brainmae_forward(bs_brainmae *m, int batch, const float *x, const uint8_t *mask,
                         const uint8_t *valid, float *loss, bs_error *err);
+/* The same in training mode: dropout at cfg->dropout with keep masks that
+ * are a pure function of (seed, block, site, element index), so they do not
+ * depend on the thread count.  bs_brainmae_pretrain passes
+ * nn_seed_mix(options seed, step, 0). */
+int bs_brainmae_forward_train(bs_brainmae *m, int batch, const float *x, const uint8_t *mask,
+                              const uint8_t *valid, uint64_t dropout_seed, float *loss,
+                              bs_error *err);
 /* Adds d(loss)/d(params) of the last forward into the gradient buffer. */
 int bs_brainmae_backward(bs_brainmae *m, bs_error *err);
 void bs_brainmae_zero_grad(bs_brainmae *m);
@@ -97,6 +108,11 @@ void bs_brainmae_zero_grad(bs_brainmae *m);
 const float *bs_brainmae_recon(const bs_brainmae *m);      /* (B, S, R, tau) */
 const float *bs_brainmae_cls(const bs_brainmae *m);        /* (B, d) sample embedding */
 const float *bs_brainmae_seg_embed(const bs_brainmae *m);  /* (B, S, d) per-segment */
+/* Attention over segments of the last forward: how much the CLS token
+ * attends to each of the S windows in the last temporal block, mean over
+ * heads (before dropout); out is (B, S), each row sums to at most 1 (the
+ * rest goes to the CLS token itself). */
+void bs_brainmae_segment_attention(const bs_brainmae *m, float *out);
 
 typedef struct bs_adamw {
     float lr, beta1, beta2, eps, weight_decay;
@@ -135,11 +151,15 @@ typedef struct bs_brainmae_prepared {
     float *seg;       /* (n_seg, R, tau) */
     uint8_t *valid;   /* (R) */
     int n_valid;
+    double tr;        /* the run's TR (seconds) */
+    char *name;       /* copy of the subject's name, for messages */
 } bs_brainmae_prepared;
 
 /* Errors: TR missing, TR inconsistent with the model (round(window_s/TR) !=
- * seg_len when cfg->window_s > 0), R mismatch, run shorter than one sample of
- * n_segments segments (message gives the needed seconds), no valid ROI. */
+ * seg_len when cfg->window_s > 0), R mismatch, run shorter than one window
+ * or than one sample of n_segments windows (message gives the seconds
+ * needed), fewer than 2 valid ROIs (the message says when a volume is
+ * non-finite in every ROI: censored volumes must be interpolated first). */
 int bs_brainmae_prepare(const bs_brainmae_config *cfg, const bs_brainmae_subject *sub,
                         bs_brainmae_prepared *out, bs_error *err);
 void bs_brainmae_prepared_free(bs_brainmae_prepared *p);
@@ -165,7 +185,9 @@ typedef struct bs_brainmae_train_report {
 } bs_brainmae_train_report;
 
 /* Group-level pretraining over n subjects' prepared data.  Every epoch draws
- * one random sample (n_segments consecutive segments) per subject per pass. */
+ * one random sample (n_segments consecutive segments) per subject per pass.
+ * The runs' TRs must agree within 1 % (windows are whole samples, so runs at
+ * other TRs would mix window lengths in seconds): error naming both runs. */
 int bs_brainmae_pretrain(bs_brainmae *m, const bs_brainmae_prepared *subjects, int n,
                          const bs_brainmae_train_options *opt, bs_brainmae_train_report *report,
                          bs_error *err);
@@ -178,6 +200,8 @@ typedef struct bs_brainmae_inference {
     float *sample_embed; /* (n_samples, d): CLS output per sample */
     float *seg_embed;    /* (n_samples*S, d): temporal output per segment */
     float *subject_embed;/* (d): mean of sample_embed */
+    float *seg_attention;/* (n_samples*S): CLS attention to each window, unmasked pass
+                            (bs_brainmae_segment_attention) */
     float *recon;        /* (n_samples*S, R, tau) reconstruction */
     float *target;       /* (n_samples*S, R, tau) z-scored input */
     uint8_t *mask;       /* (n_samples*S, R) masked segments */
@@ -223,7 +247,12 @@ int bs_brainmae_simulate(const bs_brainmae_sim *s, int subject, float *ts, int *
 int bs_brainmae_save(const bs_brainmae *m, const char *path, int with_optimizer, bs_error *err);
 bs_brainmae *bs_brainmae_load(const char *path, bs_error *err);
 
-/* ---- the region-aware attention op (exposed for tests) ---- */
+/* ---- the region-aware attention op (exposed for tests) ----
+ * adjacency: alpha = row-softmax((E Wq^T)(E Wk^T)^T / sqrt(dk)), diagonal
+ * removed unless self_loops; its backward ACCUMULATES dE, dWq, dWk.
+ * aggregate: out[s] = alpha v[s] for the nseq (R x d) blocks of v
+ * (overwritten; scratch unused, may be NULL); its backward OVERWRITES dv
+ * with alpha^T dout[s] and ACCUMULATES dalpha (scratch 8*R*R). */
 
 void bs_region_adjacency_forward_f32(const float *E, const float *Wq, const float *Wk, int R,
                                      int d, int dk, int self_loops, float *q, float *k,

@@ -1,7 +1,7 @@
 /* plugins/brainmae/brainmae_stage.c - `brainmae` stage: a subject's T x R ROI
  * time series through a pretrained BrainMAE (weights=PATH): per-subject and
  * per-window embeddings, masked reconstruction, and the interpretation
- * exports (learned adjacency alpha, ROI embeddings).  Windows are window_s
+ * exports (learned adjacency alpha, ROI embeddings, attention over windows).  Windows are window_s
  * seconds at the run's TR; NaN / constant / low-coverage ROIs are masked out
  * (docs/brainmae.md).  Pretraining is group level: bs_brainmae_pretrain(). */
 #include "brainstage/brainmae.h"
@@ -48,7 +48,10 @@ static const bs_port_desc outputs[] = {
     {"reconstruction", BS_PORT_TIMESERIES, 0, "T' x R reconstruction (z-scored units) with ROI masking"},
     {"adjacency", BS_PORT_MATRIX, 0, "R x R learned adjacency alpha of the first encoder block"},
     {"roi_embedding", BS_PORT_EMBEDDING, 0, "R x d learned ROI embeddings E"},
+    {"window_attention", BS_PORT_EMBEDDING, 0,
+     "W x 1 attention of each sample's CLS token to its windows (last temporal block, head mean)"},
 };
+enum { N_OUT = BS_COUNT_OF(outputs) };
 
 static void *create(const void *cfgp, const bs_host *host, bs_error *err)
 {
@@ -132,45 +135,42 @@ static int process(void *self, bs_data *const *in, bs_data **out, bs_error *err)
     if (rc) return rc;
 
     const int W = inf.n_samples * inf.n_segments, tau = inf.seg_len;
-    bs_tensor *te = bs_tensor_new_2d(1, dm, err), *tw = bs_tensor_new_2d(W, dm, err);
-    bs_tensor *tr = bs_tensor_new_2d((int64_t)W * tau, R, err);
-    bs_tensor *ta = bs_tensor_new_2d(R, R, err), *tE = bs_tensor_new_2d(R, dm, err);
-    if (!te || !tw || !tr || !ta || !tE) {
-        bs_tensor_free(te);
-        bs_tensor_free(tw);
-        bs_tensor_free(tr);
-        bs_tensor_free(ta);
-        bs_tensor_free(tE);
-        bs_brainmae_inference_free(&inf);
-        return err->code;
+    /* one tensor per output port, in port order */
+    const int64_t shape[N_OUT][2] = {{1, dm}, {W, dm}, {(int64_t)W * tau, R}, {R, R}, {R, dm},
+                                     {W, 1}};
+    bs_tensor *t[N_OUT] = {NULL};
+    rc = BS_OK;
+    for (int i = 0; rc == BS_OK && i < N_OUT; i++)
+        if (!(t[i] = bs_tensor_new_2d(shape[i][0], shape[i][1], err))) rc = err->code;
+    if (rc == BS_OK) {
+        memcpy(t[0]->data, inf.subject_embed, sizeof(float) * (size_t)dm);
+        memcpy(t[1]->data, inf.seg_embed, sizeof(float) * (size_t)W * dm);
+        for (int w = 0; w < W; w++)
+            for (int r = 0; r < R; r++)
+                for (int j = 0; j < tau; j++)
+                    t[2]->data[((int64_t)w * tau + j) * R + r] =
+                        inf.recon[((size_t)w * R + r) * tau + j];
+        rc = bs_brainmae_adjacency(s->model, 0, t[3]->data, err);
+        bs_brainmae_roi_embeddings(s->model, t[4]->data);
+        memcpy(t[5]->data, inf.seg_attention, sizeof(float) * (size_t)W);
     }
-    memcpy(te->data, inf.subject_embed, sizeof(float) * (size_t)dm);
-    memcpy(tw->data, inf.seg_embed, sizeof(float) * (size_t)W * dm);
-    for (int w = 0; w < W; w++)
-        for (int r = 0; r < R; r++)
-            for (int j = 0; j < tau; j++)
-                tr->data[((int64_t)w * tau + j) * R + r] = inf.recon[((size_t)w * R + r) * tau + j];
-    rc = bs_brainmae_adjacency(s->model, 0, ta->data, err);
-    bs_brainmae_roi_embeddings(s->model, tE->data);
     char mse[64];
     snprintf(mse, sizeof mse, "%.6g", inf.masked_mse);
     bs_brainmae_inference_free(&inf);
     if (rc) {
-        bs_tensor_free(te);
-        bs_tensor_free(tw);
-        bs_tensor_free(tr);
-        bs_tensor_free(ta);
-        bs_tensor_free(tE);
+        for (int i = 0; i < N_OUT; i++) bs_tensor_free(t[i]);
         return rc;
     }
-    out[0] = make_output(BS_PORT_EMBEDDING, te, d, 0, err);
-    out[1] = make_output(BS_PORT_EMBEDDING, tw, d, 0, err);
-    out[2] = make_output(BS_PORT_TIMESERIES, tr, d, 1, err);
-    out[3] = make_output(BS_PORT_MATRIX, ta, d, 1, err);
-    out[4] = make_output(BS_PORT_EMBEDDING, tE, d, 0, err);
-    for (int i = 0; i < 5; i++)
+    static const struct {
+        bs_port_kind kind;
+        int roi_columns;
+    } port[N_OUT] = {{BS_PORT_EMBEDDING, 0}, {BS_PORT_EMBEDDING, 0}, {BS_PORT_TIMESERIES, 1},
+                     {BS_PORT_MATRIX, 1},    {BS_PORT_EMBEDDING, 0}, {BS_PORT_EMBEDDING, 0}};
+    for (int i = 0; i < N_OUT; i++)
+        out[i] = make_output(port[i].kind, t[i], d, port[i].roi_columns, err);
+    for (int i = 0; i < N_OUT; i++)
         if (!out[i]) {
-            for (int j = 0; j < 5; j++) {
+            for (int j = 0; j < N_OUT; j++) {
                 bs_data_free(out[j]);
                 out[j] = NULL;
             }
@@ -179,6 +179,7 @@ static int process(void *self, bs_data *const *in, bs_data **out, bs_error *err)
     if (bs_data_set_attr(out[2], "masked_mse", mse, err)) return err->code;
     char ws[32];
     snprintf(ws, sizeof ws, "%g", s->cfg.window_s);
+    if (bs_data_set_attr(out[5], "window_s", ws, err)) return err->code;
     return bs_data_set_attr(out[1], "window_s", ws, err);
 }
 
