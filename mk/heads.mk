@@ -61,3 +61,8 @@ brainstageinclude_HEADERS += core/brainstage/brainmass_finetune.h
 check_PROGRAMS += tests/test_finetune_grad
 tests_test_finetune_grad_LDADD = $(tests_ldadd)
 TESTS += tests/test_finetune_grad
+# PyTorch golden test of fine-tuning (tests/finetune_golden.py drives tests/test_finetune_golden).
+check_PROGRAMS += tests/test_finetune_golden
+tests_test_finetune_golden_LDADD = $(tests_ldadd)
+TESTS += tests/finetune_golden.py
+EXTRA_DIST += tests/finetune_golden.py

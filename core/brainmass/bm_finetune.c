@@ -256,6 +256,23 @@ void bs_finetune_free(bs_finetune *ft)
     free(ft);
 }
 
+int bs_finetune_set_training(bs_finetune *ft, const bs_finetune_config *cfg, bs_error *err)
+{
+    bs_finetune_config c = *cfg;
+    c.hidden1 = ft->cfg.hidden1;
+    c.hidden2 = ft->cfg.hidden2;
+    c.head_dropout = ft->cfg.head_dropout;
+    c.leaky_slope = ft->cfg.leaky_slope;
+    c.bn_eps = ft->cfg.bn_eps;
+    c.bn_momentum = ft->cfg.bn_momentum;
+    if (bs_finetune_config_validate(&c, err))
+        return err ? err->code : BS_ERR_USAGE;
+    if (c.encoder_dropout >= 0)
+        ft->enc->cfg.dropout = c.encoder_dropout;
+    ft->cfg = c;
+    return BS_OK;
+}
+
 int bs_finetune_rois(const bs_finetune *ft) { return ft->L.R; }
 int bs_finetune_n_classes(const bs_finetune *ft) { return ft->n_classes; }
 const bs_finetune_config *bs_finetune_get_config(const bs_finetune *ft) { return &ft->cfg; }

@@ -113,7 +113,8 @@ static int read_head(bs_finetune *ft, const bs_safetensors *st, const char *path
             return bs_error_set(err, BS_ERR_FORMAT, "%s: tensor %s missing (not a complete fine-tuned model)", path,
                                 e->name);
         if (e->is_count) {
-            if (in->dtype != BS_ST_I64 || in->ndim != 0)
+            /* a scalar: shape [] (PyTorch), [1] accepted too */
+            if (in->dtype != BS_ST_I64 || in->ndim > 1 || (in->ndim == 1 && in->shape[0] != 1))
                 return bs_error_set(err, BS_ERR_FORMAT, "%s: %s: expected an I64 scalar", path, e->name);
             memcpy(e->count, bs_st_raw(st, in), sizeof(int64_t));
             continue;

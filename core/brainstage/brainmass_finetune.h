@@ -70,6 +70,12 @@ int bs_finetune_n_classes(const bs_finetune *ft);
 const char *bs_finetune_class_name(const bs_finetune *ft, int c); /* NULL when unnamed */
 const bs_finetune_config *bs_finetune_get_config(const bs_finetune *ft);
 
+/* Replaces the training settings (rates, decay, freezing, encoder dropout,
+ * epochs, batch, early stopping, augmentation, seed) of a model, e.g. one
+ * just loaded; the architecture (hidden sizes, head dropout, slopes,
+ * BatchNorm constants) stays as built. */
+int bs_finetune_set_training(bs_finetune *ft, const bs_finetune_config *cfg, bs_error *err);
+
 /* ---- one step (tests, custom loops) ---- */
 
 /* Forward + backward on a batch fc [B, R, R], labels y [B]: zeroes and fills
