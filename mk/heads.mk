@@ -58,9 +58,10 @@ libbrainstage_la_SOURCES += \
 	core/brainmass/bm_finetune_train.c \
 	core/eval_finetune.c
 brainstageinclude_HEADERS += core/brainstage/brainmass_finetune.h
-check_PROGRAMS += tests/test_finetune_grad
+check_PROGRAMS += tests/test_finetune_grad tests/test_finetune
 tests_test_finetune_grad_LDADD = $(tests_ldadd)
-TESTS += tests/test_finetune_grad
+tests_test_finetune_LDADD = $(tests_ldadd)
+TESTS += tests/test_finetune_grad tests/test_finetune
 # PyTorch golden test of fine-tuning (tests/finetune_golden.py drives tests/test_finetune_golden).
 check_PROGRAMS += tests/test_finetune_golden
 tests_test_finetune_golden_LDADD = $(tests_ldadd)
