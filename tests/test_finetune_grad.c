@@ -15,7 +15,10 @@
  *    |float - double| <= 2e-5 max|double| + 1e-3 |double|, max over the
  *    tensor; the biases feeding a train-mode BatchNorm, whose exact gradient
  *    is 0, must be 0 in double (< 1e-12) and round-off in float (< 1e-6).
- *    Loss within 1e-5 relative, logits within 1e-5 absolute. */
+ *    Loss within 1e-5 relative, logits within 1e-5 absolute.
+ * 3. With encoder dropout (BrainMass's own masks) and head dropout on, the
+ *    float gradient against directional finite differences of the float
+ *    loss (3 random directions, within 5e-3 + 1 %). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -398,9 +401,93 @@ static void run_mode(int train)
     bs_finetune_free(ft);
 }
 
+/* 3. With dropout in the encoder (0.1, BrainMass's masks) and the head
+ * (0.3), the float gradient must agree with directional finite differences
+ * of the float loss: (L(p + e v) - L(p - e v)) / 2e vs g . v for random
+ * directions v over all parameters.  The masks are a
+ * function of (seed, step), so repeated evaluations see the same ones.
+ * Step 1e-4: float round-off of the loss (~1e-7) then limits the
+ * difference to ~1e-3, hence atol 5e-3 + rtol 1e-2. */
+static void check_dropout_directions(void)
+{
+    bs_error err = {0};
+    bs_brainmass_config arch;
+    bs_brainmass_config_small(&arch, R);
+    arch.depth = DEPTH;
+    arch.heads = HEADS;
+    arch.ffn = FFN;
+    arch.reduce_dim = K;
+    arch.dropout = 0.1;
+    bs_finetune_config cfg;
+    bs_finetune_config_default(&cfg);
+    cfg.hidden1 = H1;
+    cfg.hidden2 = H2;
+    cfg.seed = 3;
+    bs_finetune *ft = bs_finetune_new(NULL, &arch, C, NULL, &cfg, &err);
+    CHECK_MSG(ft != NULL, "%s", err.message);
+    if (!ft)
+        return;
+    bs_rng *rng = bs_rng_derive(8, 1);
+    float fc[B * R * R];
+    int32_t y[B];
+    for (int i = 0; i < B * R * R; i++)
+        fc[i] = (float)(2 * bs_rng_uniform(rng) - 1);
+    for (int b = 0; b < B; b++)
+        y[b] = (b + 1) % C;
+    double loss;
+    CHECK(bs_finetune_compute_grads(ft, fc, y, B, 1, &loss, NULL, &err) == BS_OK);
+    /* the gradient and the start point, kept: later evaluations overwrite
+     * the gradients, and float (p + e v) - e v is not exactly p */
+    const int nt = bs_finetune_tensor_count(ft);
+    float **g0 = calloc((size_t)nt, sizeof *g0), **p0 = calloc((size_t)nt, sizeof *p0);
+    float **v = calloc((size_t)nt, sizeof *v);
+    size_t *len = calloc((size_t)nt, sizeof *len);
+    for (int i = 0; i < nt; i++) {
+        bs_finetune_tensor t;
+        bs_finetune_tensor_get(ft, i, &t);
+        if (!t.grad)
+            continue;
+        len[i] = 1;
+        for (int k = 0; k < t.ndim; k++)
+            len[i] *= (size_t)t.shape[k];
+        g0[i] = malloc(len[i] * sizeof(float));
+        p0[i] = malloc(len[i] * sizeof(float));
+        v[i] = malloc(len[i] * sizeof(float));
+        memcpy(g0[i], t.grad, len[i] * sizeof(float));
+        memcpy(p0[i], t.data, len[i] * sizeof(float));
+    }
+    const double eps = 1e-4;
+    for (int dir = 0; dir < 3; dir++) {
+        double gv = 0, l[2] = {0, 0};
+        for (int i = 0; i < nt; i++)
+            for (size_t k = 0; k < len[i]; k++) {
+                v[i][k] = (float)bs_rng_gaussian(rng, 1.0);
+                gv += (double)g0[i][k] * v[i][k];
+            }
+        for (int side = 0; side < 2; side++) {
+            for (int i = 0; i < nt; i++) {
+                bs_finetune_tensor t;
+                bs_finetune_tensor_get(ft, i, &t);
+                for (size_t k = 0; k < len[i]; k++)
+                    t.data[k] = p0[i][k] + (float)((side ? -eps : eps) * v[i][k]);
+            }
+            CHECK(bs_finetune_compute_grads(ft, fc, y, B, 1, &l[side], NULL, &err) == BS_OK);
+        }
+        double num = (l[0] - l[1]) / (2 * eps);
+        fprintf(stderr, "dropout on: direction %d: g.v %.6f, finite difference %.6f\n", dir, gv, num);
+        CHECK_MSG(fabs(gv - num) <= 5e-3 + 0.01 * fabs(num), "direction %d: g.v %.6g vs %.6g", dir, gv, num);
+    }
+    for (int i = 0; i < nt; i++)
+        free(g0[i]), free(p0[i]), free(v[i]);
+    free(g0), free(p0), free(v), free(len);
+    bs_rng_free(rng);
+    bs_finetune_free(ft);
+}
+
 int main(void)
 {
     run_mode(1);
     run_mode(0);
+    check_dropout_directions();
     return TEST_RESULT();
 }
