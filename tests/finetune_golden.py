@@ -35,6 +35,7 @@ except ImportError as exc:  # pragma: no cover
 
 import brainmass_ref as ref
 import brainmass_st as st
+from brainmass_golden import close  # atol + rtol*|ref| comparison with a report
 
 R, DEPTH, HEADS, FFN, K, H1, H2, C = 12, 2, 2, 32, 8, 16, 8, 3
 B, STEPS, M = 8, 8, 6
@@ -72,21 +73,6 @@ def export(model, path):
             "finetune.hidden1": H1, "finetune.hidden2": H2, "finetune.head_dropout": 0.0,
             "finetune.leaky_slope": 0.01, "finetune.bn_eps": 1e-5, "finetune.bn_momentum": 0.1}
     st.write(path, tensors, meta)
-
-
-def close(name, got, want, atol, rtol, failures, report):
-    got = np.asarray(got, dtype=np.float64)
-    want = np.asarray(want, dtype=np.float64)
-    if got.shape != want.shape:
-        failures.append(f"{name}: shape {got.shape} != {want.shape}")
-        return
-    err = np.abs(got - want) - (atol + rtol * np.abs(want))
-    worst = float(np.max(np.abs(got - want))) if got.size else 0.0
-    report.append((name, worst))
-    if got.size and np.max(err) > 0:
-        i = int(np.argmax(err))
-        failures.append(f"{name}: |diff| {worst:.3g} exceeds atol {atol} + rtol {rtol}*|ref| "
-                        f"at flat index {i} (got {got.flat[i]:.6g}, want {want.flat[i]:.6g})")
 
 
 def run_case(driver, freeze):

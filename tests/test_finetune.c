@@ -81,6 +81,24 @@ static void build_series_data(bs_finetune_data *d)
               "%s", err.message);
 }
 
+/* What most tests start from: the series data, a small architecture and
+ * fine-tuning settings, and the row list 0..N-1. */
+typedef struct fixture {
+    bs_finetune_data d;
+    bs_brainmass_config a;
+    bs_finetune_config cfg;
+    int64_t rows[N];
+} fixture;
+
+static void fixture_init(fixture *f)
+{
+    build_series_data(&f->d);
+    arch(&f->a);
+    small_cfg(&f->cfg);
+    for (int i = 0; i < N; i++)
+        f->rows[i] = i;
+}
+
 static double auc_of(const double *probs, const int64_t *rows, int64_t n)
 {
     int32_t yt[N];
@@ -96,12 +114,8 @@ static double auc_of(const double *probs, const int64_t *rows, int64_t n)
 static void test_learns_and_determinism(void)
 {
     bs_error err = {0};
-    bs_finetune_data d;
-    build_series_data(&d);
-    bs_brainmass_config a;
-    arch(&a);
-    bs_finetune_config cfg;
-    small_cfg(&cfg);
+    fixture f;
+    fixture_init(&f);
     int64_t train[16], test[8];
     int32_t ytr[16];
     for (int i = 0; i < 16; i++)
@@ -110,19 +124,19 @@ static void test_learns_and_determinism(void)
         test[i] = 16 + i;
     double p1[16], p2[16], p3[16];
     for (int rep = 0; rep < 3; rep++) {
-        bs_finetune_config c = cfg;
+        bs_finetune_config c = f.cfg;
         if (rep == 2)
             c.seed = 6;
-        bs_finetune *ft = bs_finetune_new(NULL, &a, 2, names2, &c, &err);
+        bs_finetune *ft = bs_finetune_new(NULL, &f.a, 2, names2, &c, &err);
         CHECK_MSG(ft != NULL, "%s", err.message);
         if (!ft)
             return;
         bs_finetune_report r;
-        CHECK_MSG(bs_finetune_fit(ft, &d, train, 16, ytr, &r, &err) == BS_OK, "%s", err.message);
-        CHECK(r.epochs_run == cfg.epochs && r.best_epoch == cfg.epochs && isnan(r.best_val_loss));
+        CHECK_MSG(bs_finetune_fit(ft, &f.d, train, 16, ytr, &r, &err) == BS_OK, "%s", err.message);
+        CHECK(r.epochs_run == f.cfg.epochs && r.best_epoch == f.cfg.epochs && isnan(r.best_val_loss));
         CHECK_MSG(r.last_loss < r.first_loss, "training loss %g -> %g", r.first_loss, r.last_loss);
         double *p = rep == 0 ? p1 : rep == 1 ? p2 : p3;
-        CHECK_MSG(bs_finetune_predict(ft, &d, test, 8, p, &err) == BS_OK, "%s", err.message);
+        CHECK_MSG(bs_finetune_predict(ft, &f.d, test, 8, p, &err) == BS_OK, "%s", err.message);
         if (rep == 0) {
             double auc = auc_of(p, test, 8);
             fprintf(stderr, "held-out AUC after fine-tuning from scratch: %.3f (loss %.3f -> %.3f)\n", auc,
@@ -133,26 +147,19 @@ static void test_learns_and_determinism(void)
     }
     CHECK_MSG(!memcmp(p1, p2, sizeof p1), "two fits with one seed differ");
     CHECK_MSG(memcmp(p1, p3, sizeof p1), "a different seed gives identical predictions");
-    bs_finetune_data_free(&d);
+    bs_finetune_data_free(&f.d);
 }
 
 static void test_freeze_and_pretrained_copy(void)
 {
     bs_error err = {0};
-    bs_finetune_data d;
-    build_series_data(&d);
-    bs_brainmass_config a;
-    arch(&a);
-    bs_brainmass *pre = bs_brainmass_new(&a, 3, &err);
-    bs_finetune_config cfg;
-    small_cfg(&cfg);
-    cfg.freeze_encoder = 1;
-    cfg.epochs = 3;
-    bs_finetune *ft = bs_finetune_new(pre, NULL, 2, names2, &cfg, &err);
+    fixture f;
+    fixture_init(&f);
+    bs_brainmass *pre = bs_brainmass_new(&f.a, 3, &err);
+    f.cfg.freeze_encoder = 1;
+    f.cfg.epochs = 3;
+    bs_finetune *ft = bs_finetune_new(pre, NULL, 2, names2, &f.cfg, &err);
     CHECK_MSG(ft != NULL, "%s", err.message);
-    int64_t rows[N];
-    for (int i = 0; i < N; i++)
-        rows[i] = i;
     /* the copy starts equal to the pretrained encoder: same embedding path */
     bs_brainmass_tensor pt;
     bs_finetune_tensor t0, t1;
@@ -165,7 +172,7 @@ static void test_freeze_and_pretrained_copy(void)
     bs_finetune_tensor w8;
     bs_finetune_tensor_find(ft, "classifier.net.8.weight", &w8);
     memcpy(before_w8, w8.data, sizeof(float) * 16);
-    CHECK_MSG(bs_finetune_fit(ft, &d, rows, N, y, NULL, &err) == BS_OK, "%s", err.message);
+    CHECK_MSG(bs_finetune_fit(ft, &f.d, f.rows, N, y, NULL, &err) == BS_OK, "%s", err.message);
     CHECK_MSG(!memcmp(pt.data, t0.data, sizeof(float) * (size_t)(t0.shape[0] * t0.shape[1])),
               "a frozen encoder moved");
     CHECK_MSG(!memcmp(before_red, t1.data, sizeof(float) * 8 * R), "a frozen readout moved");
@@ -174,11 +181,11 @@ static void test_freeze_and_pretrained_copy(void)
     free(before_w8);
     bs_finetune_free(ft);
     /* not frozen: the encoder moves, the pretrained model does not */
-    cfg.freeze_encoder = 0;
-    cfg.epochs = 1;
-    ft = bs_finetune_new(pre, NULL, 2, names2, &cfg, &err);
+    f.cfg.freeze_encoder = 0;
+    f.cfg.epochs = 1;
+    ft = bs_finetune_new(pre, NULL, 2, names2, &f.cfg, &err);
     bs_finetune_tensor_find(ft, "online_network.attention_list.1.linear1.weight", &t0);
-    CHECK_MSG(bs_finetune_fit(ft, &d, rows, N, y, NULL, &err) == BS_OK, "%s", err.message);
+    CHECK_MSG(bs_finetune_fit(ft, &f.d, f.rows, N, y, NULL, &err) == BS_OK, "%s", err.message);
     CHECK_MSG(memcmp(pt.data, t0.data, sizeof(float) * (size_t)(t0.shape[0] * t0.shape[1])),
               "the encoder did not move when not frozen");
     bs_brainmass_tensor again;
@@ -186,59 +193,45 @@ static void test_freeze_and_pretrained_copy(void)
     CHECK(again.data == pt.data);
     bs_finetune_free(ft);
     bs_brainmass_free(pre);
-    bs_finetune_data_free(&d);
+    bs_finetune_data_free(&f.d);
 }
 
 static void test_early_stopping(void)
 {
     bs_error err = {0};
-    bs_finetune_data d;
-    build_series_data(&d);
-    bs_brainmass_config a;
-    arch(&a);
-    bs_finetune_config cfg;
-    small_cfg(&cfg);
-    cfg.epochs = 60;
-    cfg.patience = 3;
-    cfg.val_fraction = 0.25;
-    cfg.lr = 2e-2; /* overfits fast: validation loss turns up */
-    bs_finetune *ft = bs_finetune_new(NULL, &a, 2, names2, &cfg, &err);
-    int64_t rows[N];
-    for (int i = 0; i < N; i++)
-        rows[i] = i;
+    fixture f;
+    fixture_init(&f);
+    f.cfg.epochs = 60;
+    f.cfg.patience = 3;
+    f.cfg.val_fraction = 0.25;
+    f.cfg.lr = 2e-2; /* overfits fast: validation loss turns up */
+    bs_finetune *ft = bs_finetune_new(NULL, &f.a, 2, names2, &f.cfg, &err);
     bs_finetune_report r;
-    CHECK_MSG(bs_finetune_fit(ft, &d, rows, N, y, &r, &err) == BS_OK, "%s", err.message);
+    CHECK_MSG(bs_finetune_fit(ft, &f.d, f.rows, N, y, &r, &err) == BS_OK, "%s", err.message);
     fprintf(stderr, "early stopping: %d epochs run, best epoch %d, validation loss %.4f\n", r.epochs_run,
             r.best_epoch, r.best_val_loss);
     CHECK(isfinite(r.best_val_loss));
     CHECK(r.best_epoch >= 1 && r.best_epoch <= r.epochs_run);
-    CHECK(r.epochs_run == cfg.epochs || r.epochs_run - r.best_epoch == cfg.patience);
+    CHECK(r.epochs_run == f.cfg.epochs || r.epochs_run - r.best_epoch == f.cfg.patience);
     bs_finetune_free(ft);
-    bs_finetune_data_free(&d);
+    bs_finetune_data_free(&f.d);
 }
 
 static void test_save_load(void)
 {
     bs_error err = {0};
-    bs_finetune_data d;
-    build_series_data(&d);
-    bs_brainmass_config a;
-    arch(&a);
-    bs_finetune_config cfg;
-    small_cfg(&cfg);
-    cfg.epochs = 2;
-    bs_finetune *ft = bs_finetune_new(NULL, &a, 2, names2, &cfg, &err);
-    int64_t rows[N];
-    for (int i = 0; i < N; i++)
-        rows[i] = i;
-    CHECK(bs_finetune_fit(ft, &d, rows, N, y, NULL, &err) == BS_OK);
+    fixture f;
+    fixture_init(&f);
+    f.cfg.epochs = 2;
+    bs_finetune *ft = bs_finetune_new(NULL, &f.a, 2, names2, &f.cfg, &err);
+    CHECK(bs_finetune_fit(ft, &f.d, f.rows, N, y, NULL, &err) == BS_OK);
     CHECK_MSG(bs_finetune_save(ft, tmp("ft.safetensors"), &err) == BS_OK, "%s", err.message);
     bs_finetune *back = bs_finetune_load(tmp("ft.safetensors"), &err);
     CHECK_MSG(back != NULL, "%s", err.message);
     if (back) {
         double p1[2 * N], p2[2 * N];
-        CHECK(bs_finetune_predict(ft, &d, rows, N, p1, &err) == BS_OK);
-        CHECK(bs_finetune_predict(back, &d, rows, N, p2, &err) == BS_OK);
+        CHECK(bs_finetune_predict(ft, &f.d, f.rows, N, p1, &err) == BS_OK);
+        CHECK(bs_finetune_predict(back, &f.d, f.rows, N, p2, &err) == BS_OK);
         CHECK_MSG(!memcmp(p1, p2, sizeof p1), "reloaded model predicts differently");
         CHECK(!strcmp(bs_finetune_class_name(back, 1), "patient"));
         CHECK(bs_finetune_step_count(back) == bs_finetune_step_count(ft));
@@ -261,11 +254,11 @@ static void test_save_load(void)
     CHECK(bs_finetune_load(tmp("head.safetensors"), &err) == NULL);
     CHECK_CONTAINS(err.message, "not a fine-tuned BrainMass model");
     bs_finetune_free(ft);
-    bs_finetune_data_free(&d);
+    bs_finetune_data_free(&f.d);
 }
 
-/* A learner that wraps the fine-tune learner and records which rows each
- * split trained on, to prove the test rows never were among them. */
+/* A learner that wraps the fine-tune learner and records which f.rows each
+ * split trained on, to prove the test f.rows never were among them. */
 typedef struct spy {
     bs_eval_learner inner;
     uint8_t trained[N];
@@ -300,14 +293,12 @@ static void spy_release(void *user, void *model)
 static void test_cross_validation(void)
 {
     bs_error err = {0};
-    bs_finetune_data d;
-    build_series_data(&d);
-    bs_brainmass_config a;
-    arch(&a);
+    fixture f;
+    fixture_init(&f);
     bs_finetune_learner fl = {0};
-    fl.arch = a;
-    fl.data = &d;
-    small_cfg(&fl.cfg);
+    fl.arch = f.a;
+    fl.data = &f.d;
+    fl.cfg = f.cfg;
     spy s = {0};
     bs_finetune_learner_init(&fl, &s.inner);
     bs_eval_learner lr = {"finetune", s.inner.params_json, &s, spy_fit, spy_scores, spy_release};
@@ -327,11 +318,11 @@ static void test_cross_validation(void)
             res.mean[0]);
     CHECK_MSG(res.mean[2] > 0.8, "4-fold AUC %.3f", res.mean[2]);
     CHECK(bs_eval_write_json(&res, &ec, &lab, tmp("cv.json"), &err) == BS_OK);
-    FILE *f = fopen(tmp("cv.json"), "r");
+    FILE *fp = fopen(tmp("cv.json"), "r");
     char buf[4096] = {0};
-    if (f) {
-        CHECK(fread(buf, 1, sizeof buf - 1, f) > 0);
-        fclose(f);
+    if (fp) {
+        CHECK(fread(buf, 1, sizeof buf - 1, fp) > 0);
+        fclose(fp);
     }
     CHECK_CONTAINS(buf, "\"head\": \"finetune\"");
     CHECK_CONTAINS(buf, "\"augment\": \"pfc\"");
@@ -344,7 +335,7 @@ static void test_cross_validation(void)
     CHECK_MSG(bs_evaluate(&ec, NULL, N, (int64_t)R * R, &lab, &res, &err) == BS_OK, "%s", err.message);
     CHECK(s.fits == 2 && s.leaks == 0 && res.n_train[0] == 6 && res.n_test[0] == N - 6);
     bs_eval_result_free(&res);
-    /* a split whose test rows hold one class only is refused before any fit */
+    /* a split whose test f.rows hold one class only is refused before any fit */
     int32_t fold[N];
     for (int i = 0; i < N; i++)
         fold[i] = 1 + (i % 3);
@@ -360,66 +351,59 @@ static void test_cross_validation(void)
     CHECK(s.fits == 0);
     bs_splits_free(&sp);
     bs_labels_free(&lab);
-    bs_finetune_data_free(&d);
+    bs_finetune_data_free(&f.d);
 }
 
 static void test_bad_input(void)
 {
     bs_error err = {0};
-    bs_brainmass_config a;
-    arch(&a);
-    bs_finetune_config cfg;
-    small_cfg(&cfg);
-    bs_finetune *ft = bs_finetune_new(NULL, &a, 2, names2, &cfg, &err);
-    bs_finetune_data d;
-    build_series_data(&d);
-    int64_t rows[N];
-    int32_t one[N];
-    for (int i = 0; i < N; i++)
-        rows[i] = i, one[i] = 0;
+    fixture f;
+    fixture_init(&f);
+    bs_finetune *ft = bs_finetune_new(NULL, &f.a, 2, names2, &f.cfg, &err);
+    int32_t one[N] = {0};
     /* one class only among the training subjects */
-    CHECK(bs_finetune_fit(ft, &d, rows, N, one, NULL, &err) != BS_OK);
+    CHECK(bs_finetune_fit(ft, &f.d, f.rows, N, one, NULL, &err) != BS_OK);
     CHECK_CONTAINS(err.message, "class 'patient' has no training subject");
     /* early stopping with a class of one training subject */
-    bs_finetune_config es = cfg;
+    bs_finetune_config es = f.cfg;
     es.patience = 2;
     CHECK(bs_finetune_set_training(ft, &es, &err) == BS_OK);
     int64_t three[3] = {0, 1, 2};
-    CHECK(bs_finetune_fit(ft, &d, three, 3, y, NULL, &err) != BS_OK);
+    CHECK(bs_finetune_fit(ft, &f.d, three, 3, y, NULL, &err) != BS_OK);
     CHECK_CONTAINS(err.message, "early stopping needs at least 2 training subjects of class 'patient'");
-    CHECK(bs_finetune_set_training(ft, &cfg, &err) == BS_OK);
+    CHECK(bs_finetune_set_training(ft, &f.cfg, &err) == BS_OK);
     /* ROI count of the data differs from the model's */
     bs_finetune_data wide;
     float *fcw = bs_alloc_floats((size_t)N * 10 * 10);
     CHECK(bs_finetune_data_from_fc(fcw, N, 10, &wide, &err) == BS_OK);
-    CHECK(bs_finetune_fit(ft, &wide, rows, N, y, NULL, &err) != BS_OK);
+    CHECK(bs_finetune_fit(ft, &wide, f.rows, N, y, NULL, &err) != BS_OK);
     CHECK_CONTAINS(err.message, "the model has 8 ROIs, the data 10");
     bs_finetune_data_free(&wide);
     bs_free(fcw);
     /* pFC augmentation needs time series */
     bs_finetune_data fconly;
-    CHECK(bs_finetune_data_from_fc(d.fc, N, R, &fconly, &err) == BS_OK);
-    CHECK(bs_finetune_fit(ft, &fconly, rows, N, y, NULL, &err) != BS_OK);
+    CHECK(bs_finetune_data_from_fc(f.d.fc, N, R, &fconly, &err) == BS_OK);
+    CHECK(bs_finetune_fit(ft, &fconly, f.rows, N, y, NULL, &err) != BS_OK);
     CHECK_CONTAINS(err.message, "pFC augmentation needs the ROI time series");
     bs_finetune_data_free(&fconly);
     /* non-finite FC, a training batch of one, labels out of range */
     float fc[2 * R * R];
-    memcpy(fc, d.fc, sizeof fc);
+    memcpy(fc, f.d.fc, sizeof fc);
     fc[5] = NAN;
     int32_t yy[2] = {0, 1};
     CHECK(bs_finetune_compute_grads(ft, fc, yy, 2, 1, NULL, NULL, &err) == BS_ERR_NUMERIC);
     CHECK_CONTAINS(err.message, "non-finite");
-    CHECK(bs_finetune_compute_grads(ft, d.fc, yy, 1, 1, NULL, NULL, &err) != BS_OK);
+    CHECK(bs_finetune_compute_grads(ft, f.d.fc, yy, 1, 1, NULL, NULL, &err) != BS_OK);
     CHECK_CONTAINS(err.message, "at least 2 (BatchNorm)");
     yy[1] = 2;
-    CHECK(bs_finetune_compute_grads(ft, d.fc, yy, 2, 1, NULL, NULL, &err) != BS_OK);
+    CHECK(bs_finetune_compute_grads(ft, f.d.fc, yy, 2, 1, NULL, NULL, &err) != BS_OK);
     CHECK_CONTAINS(err.message, "expected 0..1");
     /* invalid settings */
-    bs_finetune_config badc = cfg;
+    bs_finetune_config badc = f.cfg;
     badc.batch = 1;
     CHECK(bs_finetune_set_training(ft, &badc, &err) != BS_OK);
     CHECK_CONTAINS(err.message, "batch 1");
-    CHECK(bs_finetune_new(NULL, &a, 1, NULL, &cfg, &err) == NULL);
+    CHECK(bs_finetune_new(NULL, &f.a, 1, NULL, &f.cfg, &err) == NULL);
     CHECK_CONTAINS(err.message, "need at least 2");
     /* NaN in a time series: that ROI becomes zeros instead of failing */
     float *ts = malloc(sizeof(float) * T * R);
@@ -435,7 +419,7 @@ static void test_bad_input(void)
     bs_finetune_data_free(&nd);
     free(ts);
     bs_finetune_free(ft);
-    bs_finetune_data_free(&d);
+    bs_finetune_data_free(&f.d);
 }
 
 int main(void)

@@ -343,9 +343,9 @@ static void compare_float(bs_finetune *ft, dmodel *d, int train, const char *mod
     fprintf(stderr, "  float vs double (%s): worst %.3g x tolerance (%s)\n", mode, worst, wname);
 }
 
-static void run_mode(int train)
+/* The tiny model of these checks (head dropout 0.3, random encoder). */
+static bs_finetune *tiny_model(double encoder_dropout, uint64_t seed)
 {
-    const char *mode = train ? "train mode" : "eval mode";
     bs_error err = {0};
     bs_brainmass_config arch;
     bs_brainmass_config_small(&arch, R);
@@ -353,15 +353,22 @@ static void run_mode(int train)
     arch.heads = HEADS;
     arch.ffn = FFN;
     arch.reduce_dim = K;
-    arch.dropout = 0.0;
+    arch.dropout = encoder_dropout;
     bs_finetune_config cfg;
     bs_finetune_config_default(&cfg);
     cfg.hidden1 = H1;
     cfg.hidden2 = H2;
-    cfg.encoder_dropout = 0.0;
-    cfg.seed = 11;
+    cfg.seed = seed;
     bs_finetune *ft = bs_finetune_new(NULL, &arch, C, NULL, &cfg, &err);
     CHECK_MSG(ft != NULL, "%s", err.message);
+    return ft;
+}
+
+static void run_mode(int train)
+{
+    const char *mode = train ? "train mode" : "eval mode";
+    bs_error err = {0};
+    bs_finetune *ft = tiny_model(0.0, 11);
     if (!ft)
         return;
     /* non-trivial BatchNorm running statistics for the eval-mode check */
@@ -411,20 +418,7 @@ static void run_mode(int train)
 static void check_dropout_directions(void)
 {
     bs_error err = {0};
-    bs_brainmass_config arch;
-    bs_brainmass_config_small(&arch, R);
-    arch.depth = DEPTH;
-    arch.heads = HEADS;
-    arch.ffn = FFN;
-    arch.reduce_dim = K;
-    arch.dropout = 0.1;
-    bs_finetune_config cfg;
-    bs_finetune_config_default(&cfg);
-    cfg.hidden1 = H1;
-    cfg.hidden2 = H2;
-    cfg.seed = 3;
-    bs_finetune *ft = bs_finetune_new(NULL, &arch, C, NULL, &cfg, &err);
-    CHECK_MSG(ft != NULL, "%s", err.message);
+    bs_finetune *ft = tiny_model(0.1, 3);
     if (!ft)
         return;
     bs_rng *rng = bs_rng_derive(8, 1);

@@ -27,6 +27,23 @@ static void ws_offsets(const bm_ft_layout *L, int B, size_t *o)
         o[i + 1] = o[i] + sz[i];
 }
 
+/* One hidden block (Linear -> BatchNorm -> LeakyReLU -> Dropout): its
+ * parameter offsets, widths and workspace slots. */
+typedef struct ft_block {
+    size_t w, b, bn_w, bn_b, rm, rv;
+    int in, out;
+    int y, mean, rstd, n, l, d;   /* activations */
+    int gy, gn, gl, gd;           /* gradients (gd: of the block output d) */
+} ft_block;
+
+static void ft_blocks(const bm_ft_layout *L, ft_block *b1, ft_block *b5)
+{
+    *b1 = (ft_block){L->w0, L->b0, L->bn1_w, L->bn1_b, L->rm1, L->rv1, L->K * L->R, L->H1,
+                     WS_Y1, WS_MEAN1, WS_RSTD1, WS_N1, WS_L1, WS_D1, WS_GY1, WS_GN1, WS_GL1, WS_GD1};
+    *b5 = (ft_block){L->w4, L->b4, L->bn5_w, L->bn5_b, L->rm5, L->rv5, L->H1, L->H2,
+                     WS_Y4, WS_MEAN5, WS_RSTD5, WS_N5, WS_L5, WS_D5, WS_GY4, WS_GN5, WS_GL5, WS_GD5};
+}
+
 size_t bm_ft_ws_size(const bm_ft_layout *L, int B)
 {
     size_t o[FT_WS_COUNT + 1];

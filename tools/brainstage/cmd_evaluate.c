@@ -32,20 +32,27 @@ static void evaluate_usage(void)
           stderr);
 }
 
-/* Classical baseline: upper triangle of each run's Pearson FC (undefined
- * ROIs as 0), averaged over a subject's runs. */
-static int fc_features(const bs_strlist *inputs, const char *suffix, bs_features *f, bs_error *err)
+/* Every ROI time series the --fc-inputs name (sorted, de-duplicated). */
+static int read_series(const bs_strlist *inputs, const char *suffix, bs_group_series **s, int *n, bs_error *err)
 {
     bs_strlist files = {0};
-    bs_group_series *s = NULL;
-    int n = 0, rc = BS_OK;
+    int rc = BS_OK;
     for (int i = 0; i < inputs->n && rc == BS_OK; i++)
         rc = bs_group_expand_inputs(inputs->items[i], suffix, &files, err);
     if (rc == BS_OK) {
         bs_group_unique(&files);
-        rc = bs_group_read_series(&files, 0, &s, &n, err);
+        rc = bs_group_read_series(&files, 0, s, n, err);
     }
     bs_strlist_free(&files);
+    return rc;
+}
+
+/* Classical baseline: upper triangle of each run's Pearson FC (undefined
+ * ROIs as 0), averaged over a subject's runs. */
+static int fc_features(const bs_strlist *inputs, const char *suffix, bs_features *f, bs_error *err)
+{
+    bs_group_series *s = NULL;
+    int n = 0, rc = read_series(inputs, suffix, &s, &n, err);
     if (rc)
         return rc;
     const int R = s[0].R;
@@ -92,16 +99,8 @@ static int fc_features(const bs_strlist *inputs, const char *suffix, bs_features
 static int finetune_inputs(const bs_strlist *inputs, const char *suffix, double keep, uint64_t seed,
                            bs_finetune_data *d, bs_features *ids, bs_error *err)
 {
-    bs_strlist files = {0};
     bs_group_series *s = NULL;
-    int n = 0, rc = BS_OK;
-    for (int i = 0; i < inputs->n && rc == BS_OK; i++)
-        rc = bs_group_expand_inputs(inputs->items[i], suffix, &files, err);
-    if (rc == BS_OK) {
-        bs_group_unique(&files);
-        rc = bs_group_read_series(&files, 0, &s, &n, err);
-    }
-    bs_strlist_free(&files);
+    int n = 0, rc = read_series(inputs, suffix, &s, &n, err);
     if (rc)
         return rc;
     const float **ts = calloc((size_t)n, sizeof *ts);
