@@ -124,6 +124,7 @@ for proto in full few; do
     ev bm-scratch-ft $p --fc-inputs "$deriv" --head finetune --model "$g/bm.safetensors" --from-scratch \
         --epochs "$fe" --out "$g/eval-scratch-ft_$sfx"
 done
+rm -f "$g/row.txt"
 
 step "pretraining losses (first and last step; mean of the first and last 10% of steps)"
 awk -F'\t' 'NR == 1 { for (c = 1; c <= NF; c++) k[$c] = c; next }
