@@ -118,22 +118,59 @@ static void summarise(bs_eval_result *r)
     }
 }
 
+/* Trains the split's model on its training rows and fills scores [nte, ns]
+ * for its test rows: a bs_head on the copied feature rows, or the learner on
+ * the row indices. */
+static int fit_and_score(const bs_eval_config *cfg, const bs_labels *l, int sp, int64_t d, const float *Xtr,
+                         int64_t ntr, const int32_t *ytr, const double *ttr, const int64_t *train_rows,
+                         const float *Xte, int64_t nte, const int64_t *test_rows, double *scores, int *ns,
+                         bs_error *err)
+{
+    uint64_t seed = bs_splitmix64(cfg->seed ^ bs_splitmix64(cfg->head.seed + (uint64_t)sp + 1));
+    int rc;
+    if (cfg->learner) {
+        const bs_eval_learner *lr = cfg->learner;
+        void *model = lr->fit(lr->user, train_rows, ntr, ytr, l->n_classes, (const char *const *)l->class_names,
+                              seed, err);
+        if (!model)
+            return bs_error_prefix(err, "evaluate: split %d: ", sp);
+        *ns = l->n_classes;
+        rc = lr->scores(lr->user, model, test_rows, nte, scores, err);
+        lr->release(lr->user, model);
+    } else {
+        bs_head_params hp = cfg->head;
+        hp.seed = seed;
+        bs_head *h = l->y ? bs_head_fit_classifier(&hp, Xtr, ntr, d, ytr, l->n_classes,
+                                                   (const char *const *)l->class_names, err)
+                          : bs_head_fit_regressor(&hp, Xtr, ntr, d, ttr, err);
+        if (!h)
+            return bs_error_prefix(err, "evaluate: split %d: ", sp);
+        *ns = bs_head_n_scores(h);
+        rc = bs_head_scores(h, Xte, nte, scores, err);
+        bs_head_free(h);
+    }
+    return rc == BS_OK ? BS_OK : bs_error_prefix(err, "evaluate: split %d: ", sp);
+}
+
 /* Fits on the split's training rows and fills its metrics. */
 static int run_split(const bs_eval_config *cfg, const float *X, int64_t d, const bs_labels *l,
                      const uint8_t *role, int sp, bs_eval_result *r, float *Xtr, float *Xte, int32_t *ytr,
-                     double *ttr, int64_t *test_rows, double *scores, bs_error *err)
+                     double *ttr, int64_t *train_rows, int64_t *test_rows, double *scores, bs_error *err)
 {
     int64_t n = l->n, ntr = 0, nte = 0;
+    const int copy = cfg->learner == NULL; /* a learner reads its own inputs by row */
     for (int64_t i = 0; i < n; i++) {
         if (role[i] == BS_SPLIT_TRAIN) {
-            memcpy(Xtr + ntr * d, X + i * d, sizeof(float) * (size_t)d);
+            if (copy)
+                memcpy(Xtr + ntr * d, X + i * d, sizeof(float) * (size_t)d);
             if (l->y)
                 ytr[ntr] = l->y[i];
             else
                 ttr[ntr] = l->target[i];
-            ntr++;
+            train_rows[ntr++] = i;
         } else if (role[i] == BS_SPLIT_TEST) {
-            memcpy(Xte + nte * d, X + i * d, sizeof(float) * (size_t)d);
+            if (copy)
+                memcpy(Xte + nte * d, X + i * d, sizeof(float) * (size_t)d);
             test_rows[nte++] = i;
         }
     }
@@ -142,18 +179,10 @@ static int run_split(const bs_eval_config *cfg, const float *X, int64_t d, const
     if (ntr == 0 || nte == 0)
         return bs_error_set(err, BS_ERR_DATA, "evaluate: split %d has %lld training and %lld test subjects", sp,
                             (long long)ntr, (long long)nte);
-    bs_head_params hp = cfg->head;
-    hp.seed = bs_splitmix64(cfg->seed ^ bs_splitmix64(cfg->head.seed + (uint64_t)sp + 1));
-    bs_head *h = l->y ? bs_head_fit_classifier(&hp, Xtr, ntr, d, ytr, l->n_classes,
-                                               (const char *const *)l->class_names, err)
-                      : bs_head_fit_regressor(&hp, Xtr, ntr, d, ttr, err);
-    if (!h)
-        return bs_error_prefix(err, "evaluate: split %d: ", sp);
-    int ns = bs_head_n_scores(h);
-    int rc = bs_head_scores(h, Xte, nte, scores, err);
-    bs_head_free(h);
+    int ns = 0;
+    int rc = fit_and_score(cfg, l, sp, d, Xtr, ntr, ytr, ttr, train_rows, Xte, nte, test_rows, scores, &ns, err);
     if (rc != BS_OK)
-        return bs_error_prefix(err, "evaluate: split %d: ", sp);
+        return rc;
     double *v = r->values + (int64_t)sp * r->n_metrics;
     if (l->y) {
         int32_t *yt = malloc(sizeof(int32_t) * (size_t)nte), *yp = malloc(sizeof(int32_t) * (size_t)nte);
@@ -213,6 +242,11 @@ int bs_evaluate(const bs_eval_config *cfg, const float *X, int64_t n, int64_t d,
     if (!classify && cfg->head.kind != BS_HEAD_RIDGE)
         return bs_error_set(err, BS_ERR_USAGE, "evaluate: continuous target '%s' needs head ridge, not %s",
                             labels->column ? labels->column : "", bs_head_kind_name(cfg->head.kind));
+    if (cfg->learner && (!classify || !cfg->learner->fit || !cfg->learner->scores || !cfg->learner->release))
+        return bs_error_set(err, BS_ERR_USAGE, "evaluate: learner %s needs class labels and fit/scores/release",
+                            cfg->learner->name ? cfg->learner->name : "?");
+    if (!cfg->learner && !X)
+        return bs_error_set(err, BS_ERR_USAGE, "evaluate: no feature matrix");
     if (classify && cfg->head.kind == BS_HEAD_RIDGE)
         return bs_error_set(err, BS_ERR_USAGE, "evaluate: head ridge is for continuous targets; '%s' has %d classes",
                             labels->column ? labels->column : "labels", labels->n_classes);
@@ -278,14 +312,15 @@ int bs_evaluate(const bs_eval_config *cfg, const float *X, int64_t n, int64_t d,
         res->oof_scores = malloc(sizeof(double) * (size_t)(n * ns));
         res->oof_split = malloc(sizeof(int32_t) * (size_t)n);
     }
-    size_t cells = (size_t)n * (size_t)d;
+    size_t cells = cfg->learner ? 1 : (size_t)n * (size_t)d;
     float *Xtr = bs_alloc_floats(cells), *Xte = bs_alloc_floats(cells);
+    int64_t *train_rows = malloc(sizeof(int64_t) * (size_t)n);
     int32_t *ytr = malloc(sizeof(int32_t) * (size_t)n);
     double *ttr = malloc(sizeof(double) * (size_t)n);
     int64_t *rows = malloc(sizeof(int64_t) * (size_t)n);
     double *scores = malloc(sizeof(double) * (size_t)(n * ns));
     if (!res->values || !res->n_train || !res->n_test || (kfold_like && (!res->oof_scores || !res->oof_split)) ||
-        !Xtr || !Xte || !ytr || !ttr || !rows || !scores) {
+        !Xtr || !Xte || !ytr || !ttr || !rows || !train_rows || !scores) {
         rc = bs_error_set(err, BS_ERR_NOMEM, "evaluate: out of memory for %lld x %lld features", (long long)n,
                           (long long)d);
     } else {
@@ -297,8 +332,8 @@ int bs_evaluate(const bs_eval_config *cfg, const float *X, int64_t n, int64_t d,
         }
         bs_progress_begin("evaluate", S);
         for (int sp = 0; sp < S && rc == BS_OK; sp++) {
-            rc = run_split(cfg, X, d, labels, splits->role + (int64_t)sp * n, sp, res, Xtr, Xte, ytr, ttr, rows,
-                           scores, err);
+            rc = run_split(cfg, X, d, labels, splits->role + (int64_t)sp * n, sp, res, Xtr, Xte, ytr, ttr,
+                           train_rows, rows, scores, err);
             bs_progress_update(sp + 1);
         }
         bs_progress_end();
@@ -308,6 +343,7 @@ int bs_evaluate(const bs_eval_config *cfg, const float *X, int64_t n, int64_t d,
     free(ytr);
     free(ttr);
     free(rows);
+    free(train_rows);
     free(scores);
     if (rc == BS_OK)
         summarise(res);

@@ -51,7 +51,8 @@ static json_t *num(double v) { return isfinite(v) ? json_real(v) : json_null(); 
 static json_t *json_report(const bs_eval_result *r, const bs_eval_config *cfg, const bs_labels *labels)
 {
     json_t *root = json_object();
-    json_object_set_new(root, "head", json_string(bs_head_kind_name(r->kind)));
+    const bs_eval_learner *lr = cfg ? cfg->learner : NULL;
+    json_object_set_new(root, "head", json_string(lr && lr->name ? lr->name : bs_head_kind_name(r->kind)));
     json_object_set_new(root, "protocol", json_string(protocol_name(r->protocol)));
     json_object_set_new(root, "n_subjects", json_integer(r->n));
     json_object_set_new(root, "n_features", json_integer(r->d));
@@ -64,9 +65,15 @@ static json_t *json_report(const bs_eval_result *r, const bs_eval_config *cfg, c
             json_object_set_new(root, "shots", json_integer(cfg->shots));
             json_object_set_new(root, "repeats", json_integer(cfg->repeats));
         }
-        json_t *hp = json_object();
-        json_object_set_new(hp, "standardize", json_boolean(cfg->head.standardize));
-        switch (cfg->head.kind) {
+        json_error_t jerr;
+        json_t *hp = lr && lr->params_json ? json_loads(lr->params_json, 0, &jerr) : NULL;
+        if (!json_is_object(hp)) {
+            json_decref(hp);
+            hp = json_object();
+        }
+        if (!lr)
+            json_object_set_new(hp, "standardize", json_boolean(cfg->head.standardize));
+        switch (lr ? BS_HEAD_NONE : cfg->head.kind) {
         case BS_HEAD_LOGREG:
             json_object_set_new(hp, "C", json_real(cfg->head.C));
             break;

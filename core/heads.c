@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const kind_names[] = {"none", "logreg", "svm", "mlp", "ridge", "centroid"};
+static const char *const kind_names[] = {"none", "logreg", "svm", "mlp", "ridge", "centroid", "finetune"};
 
 const char *bs_head_kind_name(bs_head_kind kind)
 {
-    if ((int)kind < 0 || (int)kind > BS_HEAD_CENTROID)
+    if ((int)kind < 0 || (int)kind > BS_HEAD_FINETUNE)
         return "none";
     return kind_names[kind];
 }
@@ -20,7 +20,7 @@ bs_head_kind bs_head_kind_parse(const char *name)
 {
     if (!name)
         return BS_HEAD_NONE;
-    for (int k = 1; k <= BS_HEAD_CENTROID; k++)
+    for (int k = 1; k <= BS_HEAD_FINETUNE; k++)
         if (strcmp(name, kind_names[k]) == 0)
             return (bs_head_kind)k;
     return BS_HEAD_NONE;
@@ -167,6 +167,11 @@ bs_head *bs_head_fit_classifier(const bs_head_params *p, const float *X, int64_t
                                 bs_error *err)
 {
     const char *kname = bs_head_kind_name(p->kind);
+    if (p->kind == BS_HEAD_FINETUNE) {
+        bs_error_set(err, BS_ERR_USAGE, "head finetune: needs a pretrained encoder and its inputs (bs_finetune_fit), "
+                     "not a feature matrix");
+        return NULL;
+    }
     if (p->kind == BS_HEAD_RIDGE || p->kind == BS_HEAD_NONE) {
         bs_error_set(err, BS_ERR_USAGE, "head %s: not a classifier (use logreg, svm, mlp or centroid)", kname);
         return NULL;

@@ -8,6 +8,7 @@
  * __metadata__: brainstage.head.kind, .format ("1"), .n_classes,
  * .temperature (centroid), .classes (JSON array of class names). */
 #include "brainstage/heads.h"
+#include "brainstage/heads_internal.h"
 #include "brainstage/safetensors.h"
 
 #include <jansson.h>
@@ -15,6 +16,43 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+char *bs_class_names_to_json(const char *const *names, int n)
+{
+    json_t *arr = json_array();
+    for (int c = 0; arr && c < n; c++)
+        json_array_append_new(arr, json_string(names[c] ? names[c] : ""));
+    char *text = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
+    json_decref(arr);
+    return text;
+}
+
+int bs_class_names_from_json(const char *text, int n, const char *path, char ***out, bs_error *err)
+{
+    json_error_t jerr;
+    json_t *arr = json_loads(text, 0, &jerr);
+    *out = NULL;
+    if (!json_is_array(arr) || (int)json_array_size(arr) != n) {
+        json_decref(arr);
+        return bs_error_set(err, BS_ERR_FORMAT, "%s: brainstage.head.classes is not a JSON array of %d names", path,
+                            n);
+    }
+    char **names = calloc((size_t)n, sizeof(char *));
+    int ok = names != NULL;
+    for (int c = 0; ok && c < n; c++) {
+        const char *s = json_string_value(json_array_get(arr, (size_t)c));
+        ok = (names[c] = strdup(s ? s : "")) != NULL;
+    }
+    json_decref(arr);
+    if (!ok) {
+        for (int c = 0; names && c < n; c++)
+            free(names[c]);
+        free(names);
+        return bs_error_set(err, BS_ERR_NOMEM, "%s: out of memory", path);
+    }
+    *out = names;
+    return BS_OK;
+}
 
 static int add_f64(bs_st_writer *w, const char *name, int ndim, int64_t a, int64_t b, const double *data,
                    bs_error *err)
@@ -59,11 +97,7 @@ int bs_head_save(const bs_head *h, const char *path, bs_error *err)
             goto done;
     }
     if (h->class_names) {
-        json_t *arr = json_array();
-        for (int c = 0; c < h->n_classes; c++)
-            json_array_append_new(arr, json_string(h->class_names[c]));
-        classes = json_dumps(arr, JSON_COMPACT);
-        json_decref(arr);
+        classes = bs_class_names_to_json((const char *const *)h->class_names, h->n_classes);
         if (!classes) {
             rc = bs_error_set(err, BS_ERR_FORMAT, "%s: class names are not valid UTF-8", path);
             goto done;
@@ -138,6 +172,11 @@ bs_head *bs_head_load(const char *path, bs_error *err)
     const char *kind = bs_st_metadata(st, "brainstage.head.kind");
     const char *ncls = bs_st_metadata(st, "brainstage.head.n_classes");
     h->kind = bs_head_kind_parse(kind);
+    if (h->kind == BS_HEAD_FINETUNE) {
+        bs_error_set(err, BS_ERR_FORMAT, "%s: a fine-tuned BrainMass model (encoder + head), not a feature head: "
+                     "load it with bs_finetune_load", path);
+        goto fail;
+    }
     if (h->kind == BS_HEAD_NONE || !ncls) {
         bs_error_set(err, BS_ERR_FORMAT, "%s: not a brainstage head (metadata brainstage.head.kind %s%s)", path,
                      kind ? "is unknown: " : "missing", kind ? kind : "");
@@ -193,26 +232,8 @@ bs_head *bs_head_load(const char *path, bs_error *err)
         }
     }
     const char *classes = bs_st_metadata(st, "brainstage.head.classes");
-    if (classes && h->n_classes > 0) {
-        json_error_t jerr;
-        json_t *arr = json_loads(classes, 0, &jerr);
-        if (!json_is_array(arr) || (int)json_array_size(arr) != h->n_classes) {
-            json_decref(arr);
-            bs_error_set(err, BS_ERR_FORMAT, "%s: brainstage.head.classes is not a JSON array of %d names", path,
-                         h->n_classes);
-            goto fail;
-        }
-        h->class_names = calloc((size_t)h->n_classes, sizeof(char *));
-        for (int c = 0; h->class_names && c < h->n_classes; c++) {
-            const char *s = json_string_value(json_array_get(arr, (size_t)c));
-            h->class_names[c] = strdup(s ? s : "");
-        }
-        json_decref(arr);
-        if (!h->class_names) {
-            bs_error_set(err, BS_ERR_NOMEM, "%s: out of memory", path);
-            goto fail;
-        }
-    }
+    if (classes && h->n_classes > 0 && bs_class_names_from_json(classes, h->n_classes, path, &h->class_names, err))
+        goto fail;
     h->converged = 1;
     bs_st_close(st);
     return h;

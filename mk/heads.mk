@@ -46,3 +46,24 @@ bench-heads: tests/test_heads_tool brainstage$(EXEEXT)
 	$(BLAS_KERNELS_ENV) top_builddir='$(abs_top_builddir)' $(PYTHON) $(top_srcdir)/bench/heads/bench_heads.py
 .PHONY: bench-heads
 EXTRA_DIST += bench/heads/bench_heads.py
+
+# ---- fine-tuning a pretrained BrainMass encoder with a classifier head ----
+# (new files beside the BrainMass model; they call its encoder entry points)
+libbrainstage_la_SOURCES += \
+	core/brainmass/bm_finetune_internal.h \
+	core/brainmass/bm_finetune_head_impl.h \
+	core/brainmass/bm_finetune_head.c \
+	core/brainmass/bm_finetune.c \
+	core/brainmass/bm_finetune_io.c \
+	core/brainmass/bm_finetune_train.c \
+	core/eval_finetune.c
+brainstageinclude_HEADERS += core/brainstage/brainmass_finetune.h
+check_PROGRAMS += tests/test_finetune_grad tests/test_finetune
+tests_test_finetune_grad_LDADD = $(tests_ldadd)
+tests_test_finetune_LDADD = $(tests_ldadd)
+TESTS += tests/test_finetune_grad tests/test_finetune
+# PyTorch golden test of fine-tuning (tests/finetune_golden.py drives tests/test_finetune_golden).
+check_PROGRAMS += tests/test_finetune_golden
+tests_test_finetune_golden_LDADD = $(tests_ldadd)
+TESTS += tests/finetune_golden.py
+EXTRA_DIST += tests/finetune_golden.py

@@ -1,7 +1,8 @@
 #!/bin/sh
 # cli_group.sh - the group-level commands end to end on a tiny synthetic
 # cohort of ROI time-series TSVs (no NIfTI needed): pretrain (BrainMass,
-# BrainMAE, resume), embed, evaluate (FC, embeddings, few-shot), the BIDS-App
+# BrainMAE, resume), embed, evaluate (FC, embeddings, few-shot, BrainMass
+# fine-tuning), the BIDS-App
 # participant level's handling of missing files, and bad input (missing
 # label column, one class only) failing with one line and no outputs.
 set -u
@@ -81,6 +82,40 @@ check "evaluate few-shot on embeddings" '[ $(wc -l < "$g/ev_bm_metrics.tsv") -eq
 $BS --quiet evaluate --features "$g/f_mae.tsv" --participants "$P" --label age --head ridge --folds 4 \
     --out "$g/ev_age" >> "$tmp/table" 2>> "$tmp/log"
 check "evaluate regression (ridge on age)" 'grep -q pearson_r "$g/ev_age_metrics.tsv"'
+
+# ---- fine-tuning the pretrained BrainMass per fold (pFC views as augmentation)
+$BS --quiet --threads 1 evaluate --fc-inputs "$d" --participants "$P" --head finetune --model "$g/bm.safetensors" \
+    --folds 4 --epochs 4 --batch 4 --save-model "$g/ft.safetensors" --name bm-ft --out "$g/ev_ft" \
+    >> "$tmp/table" 2>> "$tmp/log"
+check "evaluate --head finetune: 4-fold metrics, predictions and the model fine-tuned on everyone" \
+    '[ $(wc -l < "$g/ev_ft_metrics.tsv") -eq 7 ] && grep -q "\"head\": \"finetune\"" "$g/ev_ft_metrics.json" && [ -s "$g/ev_ft_predictions.tsv" ] && [ -s "$g/ft.safetensors" ]'
+$BS --quiet --threads 1 evaluate --fc-inputs "$d" --participants "$P" --head finetune --model "$g/bm.safetensors" \
+    --shots 3 --repeats 2 --epochs 3 --batch 4 --freeze --augment none --name bm-ft-frozen --out "$g/ev_ft3" \
+    >> "$tmp/table" 2>> "$tmp/log"
+check "evaluate --head finetune --shots 3 --freeze --augment none" \
+    '[ $(wc -l < "$g/ev_ft3_metrics.tsv") -eq 5 ] && grep -q "\"freeze_encoder\": true" "$g/ev_ft3_metrics.json"'
+$BS --quiet embed brainmass --weights "$g/ft.safetensors" --inputs "$d" --out "$g/f_ft.tsv" >> "$tmp/log" 2>&1
+check "the fine-tuned model's encoder embeds like a BrainMass checkpoint" '[ $(wc -l < "$g/f_ft.tsv") -eq $((N + 1)) ]'
+mkdir -p "$tmp/r10/sub-01/func" "$tmp/r10/sub-02/func"
+for s2 in sub-01 sub-02 sub-03 sub-04; do
+    mkdir -p "$tmp/r10/$s2/func"
+    cut -f1-10 "$d/$s2/func/${s2}_task-rest_atlas-Toy_stat-mean_timeseries.tsv" \
+        > "$tmp/r10/$s2/func/${s2}_task-rest_atlas-Toy_stat-mean_timeseries.tsv"
+done
+$BS --quiet evaluate --fc-inputs "$tmp/r10" --participants "$P" --head finetune --model "$g/bm.safetensors" \
+    --folds 2 --out "$tmp/x5" --save-model "$tmp/x5.safetensors" 2> "$tmp/err"
+rc=$?
+check "finetune: checkpoint ROI count != data ROI count: exit $rc, one line, nothing written ($(cat "$tmp/err"))" \
+    '[ $rc -ne 0 ] && [ $(wc -l < "$tmp/err") -eq 1 ] && grep -q "12 ROIs, the inputs have 10" "$tmp/err" && ! ls "$tmp"/x5* > /dev/null 2>&1'
+$BS --quiet evaluate --fc-inputs "$d" --participants "$P" --head finetune --out "$tmp/x6" 2> "$tmp/err"
+rc=$?
+check "finetune without --model: usage error ($(head -1 "$tmp/err"))" '[ $rc -ne 0 ] && grep -q "needs --model" "$tmp/err" && ! ls "$tmp"/x6* > /dev/null 2>&1'
+awk -F'\t' 'BEGIN { OFS = "\t" } NR > 1 && NR <= 5 { $2 = "patient" } { print }' "$P" > "$tmp/fold1class.tsv"
+$BS --quiet evaluate --fc-inputs "$d" --participants "$tmp/fold1class.tsv" --head finetune --model "$g/bm.safetensors" \
+    --shots 7 --out "$tmp/x7" 2> "$tmp/err"
+rc=$?
+check "finetune: a class too small for the protocol: exit $rc, one line, nothing written ($(cat "$tmp/err"))" \
+    '[ $rc -ne 0 ] && [ $(wc -l < "$tmp/err") -eq 1 ] && grep -q "class .control. has 6 subjects" "$tmp/err" && ! ls "$tmp"/x7* > /dev/null 2>&1'
 
 # ---- bad input: one line on stderr, non-zero exit, nothing written
 cut -f1,3 "$P" > "$tmp/nolabel.tsv"
@@ -186,6 +221,12 @@ $BS --quiet --threads 2 bids "$tmp/fmriprep" "$d" group --participants "$P" --fo
     > "$tmp/table2" 2>> "$tmp/log"
 rc=$?
 check "bids group: exit 0, three table rows" '[ $rc -eq 0 ] && [ $(grep -c "4-fold" "$tmp/table2") -eq 3 ]'
+$BS --quiet --threads 1 bids "$tmp/fmriprep" "$d" group --participants "$P" --folds 4 --steps 4 --batch 4 \
+    --models brainmass --finetune --finetune-epochs 2 > "$tmp/table3" 2>> "$tmp/log"
+rc=$?
+check "bids group --finetune: exit 0, a fine-tuned row and model" \
+    '[ $rc -eq 0 ] && grep -q "^brainmass-ft .*finetune" "$tmp/table3" && [ -s "$d/group/model-brainmass_desc-finetuned.safetensors" ]'
+cat "$tmp/table3" >> "$tmp/table2"
 cat "$tmp/table" "$tmp/table2"
 if [ $fails -ne 0 ]; then
     echo "--- log"; cat "$tmp/log"

@@ -1,7 +1,9 @@
 /* test_heads_plugin.c - the `head` stage plugin, loaded like the host loads
  * it: applies a saved head to an embedding and to FC matrices (vectorised
- * upper triangle), and fails with one-line errors on a feature-count
- * mismatch and on a missing model file. */
+ * upper triangle), applies a fine-tuned BrainMass model to FC matrices, and
+ * fails with one-line errors on a feature-count or ROI-count mismatch and on
+ * a missing model file. */
+#include "brainstage/brainmass_finetune.h"
 #include "brainstage/eval.h"
 #include "brainstage/heads.h"
 #include "brainstage/params.h"
@@ -138,6 +140,58 @@ int main(void)
     CHECK(self == NULL && err.code != BS_OK && strstr(err.message, "head.safetensors"), "missing model accepted");
     printf("ok   missing model -> %s\n", err.message);
     bs_config_free(cfg);
+
+    /* 5. A fine-tuned BrainMass model (encoder + head) on FC matrices. */
+    bs_brainmass_config arch;
+    bs_brainmass_config_small(&arch, R);
+    arch.ffn = 8;
+    bs_finetune_config fcfg;
+    bs_finetune_config_default(&fcfg);
+    fcfg.hidden1 = 8;
+    fcfg.hidden2 = 4;
+    fcfg.epochs = 3;
+    fcfg.augment = BS_FINETUNE_AUGMENT_NONE;
+    bs_finetune *ft = bs_finetune_new(NULL, &arch, 2, names, &fcfg, &err);
+    bs_finetune_data ftd;
+    int64_t rows[N];
+    for (int s = 0; s < N; s++)
+        rows[s] = s;
+    CHECK(ft && bs_finetune_data_from_fc(fc, N, R, &ftd, &err) == BS_OK &&
+              bs_finetune_fit(ft, &ftd, rows, N, y, NULL, &err) == BS_OK && bs_finetune_save(ft, model, &err) == BS_OK,
+          "fine-tune: %s", err.message);
+    double fref[N * 2];
+    CHECK(bs_finetune_predict_fc(ft, fc, N, fref, &err) == BS_OK, "predict: %s", err.message);
+    self = make_stage(p, model, &cfg, &err);
+    CHECK(self, "create with a fine-tuned model: %s", err.message);
+    if (self) {
+        bs_tensor *b = bs_tensor_new(3, (int64_t[]){N, R, R}, &err);
+        memcpy(b->data, fc, sizeof(float) * N * R * R);
+        bs_data *in = bs_data_new(BS_PORT_MATRIX_BATCH, b, &err), *out = NULL;
+        CHECK(p->process(self, &in, &out, &err) == BS_OK, "process FC batch: %s", err.message);
+        if (out) {
+            double worst = 0;
+            for (int i = 0; i < N * 2; i++)
+                worst = fmax(worst, fabs(out->tensor->data[i] - fref[i]));
+            CHECK(out->tensor->shape[0] == N && out->tensor->shape[1] == 2 && worst <= 1e-7 &&
+                      !strcmp(bs_data_get_attr(out, "head"), "finetune") && out->n_labels == 2,
+                  "fine-tuned predictions differ from bs_finetune_predict_fc by %.3g", worst);
+            printf("ok   fine-tuned BrainMass on an FC batch [%d, %d, %d]: within %.2g of bs_finetune_predict_fc\n", N, R,
+                   R, worst);
+        }
+        bs_data_free(in);
+        bs_data_free(out);
+        out = NULL;
+        bs_tensor *w = bs_tensor_new_2d(R + 1, R + 1, &err);
+        in = bs_data_new(BS_PORT_MATRIX, w, &err);
+        int rc = p->process(self, &in, &out, &err);
+        CHECK(rc == BS_ERR_DATA && out == NULL && strstr(err.message, "has 5 ROIs"), "ROI mismatch accepted");
+        printf("ok   fine-tuned model, wrong ROI count -> %s\n", err.message);
+        bs_data_free(in);
+        p->destroy(self);
+    }
+    bs_config_free(cfg);
+    bs_finetune_data_free(&ftd);
+    bs_finetune_free(ft);
 
     unlink(model);
     bs_head_free(h);

@@ -122,6 +122,21 @@ typedef enum bs_eval_protocol {
     BS_EVAL_SPLITS = 2      /* caller-provided splits (cfg->splits) */
 } bs_eval_protocol;
 
+/* A classifier that is not a bs_head on a feature matrix -- e.g. a
+ * pretrained encoder fine-tuned per split (brainstage/brainmass_finetune.h)
+ * -- trained and applied on row indices, so it can use inputs richer than
+ * one feature row (time series, pFC views).  fit() sees only the split's
+ * training rows; scores() returns class probabilities [n, n_classes]. */
+typedef struct bs_eval_learner {
+    const char *name;           /* reported as "head" */
+    const char *params_json;    /* JSON object reported as "head_params", or NULL */
+    void *user;
+    void *(*fit)(void *user, const int64_t *rows, int64_t n, const int32_t *y, int n_classes,
+                 const char *const *class_names, uint64_t seed, bs_error *err);
+    int (*scores)(void *user, void *model, const int64_t *rows, int64_t n, double *scores, bs_error *err);
+    void (*release)(void *user, void *model);
+} bs_eval_learner;
+
 typedef struct bs_eval_config {
     bs_head_params head;
     bs_eval_protocol protocol;
@@ -130,6 +145,8 @@ typedef struct bs_eval_config {
     int repeats;            /* few-shot: draws (default 10) */
     uint64_t seed;          /* splits; head seeds derive from it per split */
     const bs_splits *splits;/* BS_EVAL_SPLITS only (borrowed) */
+    const bs_eval_learner *learner; /* NULL: cfg->head on X; else this learner (X unused,
+                                     * may be NULL; classification only) (borrowed) */
 } bs_eval_config;
 
 void bs_eval_config_default(bs_eval_config *cfg, bs_head_kind kind);
@@ -152,8 +169,8 @@ typedef struct bs_eval_result {
     int32_t *oof_split;     /* k-fold: split that tested each row (-1 if none) */
 } bs_eval_result;
 
-/* Trains one head per split on the training rows and scores the test
- * rows.  Classification (labels->n_classes >= 2): acc, balanced_acc, auc,
+/* Trains one head (or cfg->learner model) per split on the training rows
+ * and scores the test rows.  Classification (labels->n_classes >= 2): acc, balanced_acc, auc,
  * f1_macro.  Regression: mae, pearson_r, r2.  X is float32 [n, d]. */
 int bs_evaluate(const bs_eval_config *cfg, const float *X, int64_t n, int64_t d, const bs_labels *labels,
                 bs_eval_result *res, bs_error *err);

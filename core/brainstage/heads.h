@@ -31,7 +31,9 @@ typedef enum bs_head_kind {
     BS_HEAD_SVM = 2,
     BS_HEAD_MLP = 3,
     BS_HEAD_RIDGE = 4,
-    BS_HEAD_CENTROID = 5
+    BS_HEAD_CENTROID = 5,
+    BS_HEAD_FINETUNE = 6   /* a fine-tuned BrainMass encoder + head: not a bs_head;
+                            * trained and applied through brainstage/brainmass_finetune.h */
 } bs_head_kind;
 
 typedef enum bs_svm_loss {

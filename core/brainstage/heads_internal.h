@@ -59,6 +59,12 @@ int64_t bs_mlp_work_size(int64_t m, int hidden, int k);
 double bs_logreg_loss_grad(const double *theta, double *grad, const double *Xs, int64_t n,
                            int64_t d, const int32_t *y, int K, double C, double *work);
 
+/* Class names as the JSON array text of the brainstage.head.classes
+ * metadata (malloc'd; NULL when a name is not valid UTF-8), and back:
+ * *out receives n malloc'd strings (errors name path). */
+char *bs_class_names_to_json(const char *const *names, int n);
+int bs_class_names_from_json(const char *text, int n, const char *path, char ***out, bs_error *err);
+
 /* Numerically safe log(1 + exp(z)). */
 double bs_log1pexp(double z);
 

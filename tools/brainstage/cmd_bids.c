@@ -34,7 +34,8 @@ typedef struct bids_args {
     const char *in, *out, *level;
     const char *pipeline, *task, *session, *space, *atlas, *workdir, *participants;
     const char *label, *head, *models, *suffix, *fc_suffix;
-    const char *steps, *epochs, *folds, *shots, *batch;
+    const char *steps, *epochs, *folds, *shots, *batch, *ft_epochs;
+    int finetune; /* --finetune: also fine-tune the pretrained BrainMass per fold */
     long long nthreads;
     bs_strlist subjects; /* labels without "sub-" */
     bs_strlist vars;     /* extra var=value */
@@ -48,6 +49,7 @@ static void bids_usage(void)
           "group:       [--participants TSV] [--label COLUMN] [--head logreg|svm|mlp|centroid] [--folds K]\n"
           "             [--suffix S] [--fc-suffix S (e.g. _stat-pearsoncorrelation_relmat.tsv)]\n"
           "             [--shots K] [--models brainmass,brainmae|none] [--steps N] [--epochs N] [--batch B]\n"
+          "             [--finetune [--finetune-epochs N]]\n"
           "Exit status: 0 success, 1 failure.\n",
           stderr);
 }
@@ -112,12 +114,17 @@ static int parse_bids_args(int argc, char **argv, bids_args *a)
             }
             continue;
         }
+        if (!strcmp(o, "--finetune")) {
+            a->finetune = 1;
+            continue;
+        }
         if (!v) {
             fprintf(stderr, "brainstage: bids: %s needs a value\n", o);
             return 1;
         }
         i++;
         if (!strcmp(o, "--pipeline")) a->pipeline = v;
+        else if (!strcmp(o, "--finetune-epochs")) a->ft_epochs = v;
         else if (!strcmp(o, "--task-id") || !strcmp(o, "--task")) a->task = v;
         else if (!strcmp(o, "--session-id")) a->session = v;
         else if (!strcmp(o, "--space")) a->space = v;
@@ -583,6 +590,30 @@ static int call(command_fn fn, const bs_cli *cli, const char *first, ...)
     return fn(cli, n, args);
 }
 
+/* The pretrained BrainMass fine-tuned with a classifier head on each
+ * split's training subjects (k-fold, and few-shot with --shots), plus the
+ * model fine-tuned on everyone, saved for new subjects. */
+static int group_finetune(const bs_cli *cli, const bids_args *a, const char *gdir, const char *ckpt,
+                          const char *participants, const char *label, const char *folds, const char *suffix)
+{
+    char *model = fmt("%s/model-brainmass_desc-finetuned.safetensors", gdir);
+    char *prefix = fmt("%s/eval-brainmass_head-finetune", gdir);
+    const char *ep = a->ft_epochs ? "--epochs" : NULL;
+    int rc = call(bs_cmd_evaluate, cli, "--fc-inputs", a->out, "--suffix", suffix, "--participants", participants,
+                  "--label", label, "--head", "finetune", "--model", ckpt, "--folds", folds, "--name", "brainmass-ft",
+                  "--no-header", "--save-model", model, "--out", prefix, ep, a->ft_epochs, (char *)NULL);
+    free(prefix);
+    if (!rc && a->shots) {
+        prefix = fmt("%s/eval-brainmass_head-finetune_shots-%s", gdir, a->shots);
+        rc = call(bs_cmd_evaluate, cli, "--fc-inputs", a->out, "--suffix", suffix, "--participants", participants,
+                  "--label", label, "--head", "finetune", "--model", ckpt, "--shots", a->shots, "--name",
+                  "brainmass-ft", "--no-header", "--out", prefix, ep, a->ft_epochs, (char *)NULL);
+        free(prefix);
+    }
+    free(model);
+    return rc;
+}
+
 static int group_level(const bs_cli *cli, const bids_args *a)
 {
     const char *label = a->label ? a->label : "group", *head = a->head ? a->head : "logreg";
@@ -621,6 +652,11 @@ static int group_level(const bs_cli *cli, const bids_args *a)
     }
     const char *models = a->models ? a->models : "brainmass,brainmae";
     const char *names[] = {"brainmass", "brainmae"};
+    if (!rc && a->finetune && !strstr(models, "brainmass")) {
+        fprintf(stderr, "brainstage: bids: group: --finetune fine-tunes the pretrained BrainMass; --models %s lacks it\n",
+                models);
+        rc = 1;
+    }
     for (int k = 0; k < 2 && !rc; k++) {
         if (!strstr(models, names[k]))
             continue;
@@ -652,6 +688,8 @@ static int group_level(const bs_cli *cli, const bids_args *a)
                       (char *)NULL);
             free(prefix);
         }
+        if (!rc && k == 0 && a->finetune)
+            rc = group_finetune(cli, a, gdir, ckpt, participants, label, folds, suffix);
         free(ckpt);
         free(loss);
         free(feats);
