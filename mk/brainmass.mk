@@ -5,7 +5,7 @@
 # tests/test_brainmass_golden) and the C-vs-PyTorch benchmark.
 libbrainstage_la_SOURCES += \
 	core/brainmass/bm_internal.h \
-	core/brainmass/bm_ops.c \
+	core/brainmass/bm_encoder.c \
 	core/brainmass/bm_model.c \
 	core/brainmass/bm_forward.c \
 	core/brainmass/bm_optim.c \

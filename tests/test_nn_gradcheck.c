@@ -252,7 +252,7 @@ static void check_batchnorm(void)
 }
 
 /* ---------------------------------------------------- pointwise family */
-typedef struct { double *x, *y, *dx; size_t n; int which; uint8_t *mask; } pw_ctx;
+typedef struct { double *x, *y, *dx, *tmp; size_t n; int which; uint8_t *mask; } pw_ctx;
 static void pw_f(void *p, double *l)
 {
     pw_ctx *c = p;
@@ -263,6 +263,9 @@ static void pw_f(void *p, double *l)
     case 2: nn_gelu_forward_d(c->y, c->x, c->n, NN_GELU_ERF); break;
     case 3: nn_gelu_forward_d(c->y, c->x, c->n, NN_GELU_TANH); break;
     case 4: nn_dropout_forward_d(c->y, c->mask, c->x, c->n, 0.3f, 1234); break;
+    case 5: nn_relu_dropout_forward_d(c->y, c->x, c->n, 0.3f, 1234); break;
+    case 6: nn_relu_dropout_forward_d(c->y, c->x, c->n, 0.0f, 1234); break;
+    case 7: nn_relu_dropout_forward_d(c->y, c->x, c->n, 0.3f, 99); break;
     }
 }
 static void pw_b(void *p, const double *dy)
@@ -274,17 +277,26 @@ static void pw_b(void *p, const double *dy)
     case 2: nn_gelu_backward_d(c->dx, dy, c->x, c->n, NN_GELU_ERF); break;
     case 3: nn_gelu_backward_d(c->dx, dy, c->x, c->n, NN_GELU_TANH); break;
     case 4: nn_dropout_backward_d(c->dx, dy, c->mask, c->n, 0.3f); break;
+    case 5: nn_relu_dropout_backward_d(c->dx, dy, c->y, c->n, 0.3f); break;
+    case 6: nn_relu_dropout_backward_d(c->dx, dy, c->y, c->n, 0.0f); break;
+    case 7: /* in place: dx == dy overwrites */
+        memcpy(c->tmp, dy, sizeof(double) * c->n);
+        nn_relu_dropout_backward_d(c->tmp, c->tmp, c->y, c->n, 0.3f);
+        for (size_t i = 0; i < c->n; i++)
+            c->dx[i] += c->tmp[i];
+        break;
     }
 }
 static void check_pointwise(void)
 {
-    const char *names[] = {"relu", "leaky_relu", "gelu(erf)", "gelu(tanh)", "dropout(p=0.3)"};
-    for (int which = 0; which < 5; which++) {
+    const char *names[] = {"relu", "leaky_relu", "gelu(erf)", "gelu(tanh)", "dropout(p=0.3)",
+                           "relu_dropout(p=0.3)", "relu_dropout(p=0)", "relu_dropout(in place)"};
+    for (int which = 0; which < 8; which++) {
         pw_ctx c = {.n = 40, .which = which};
         c.x = rnd_away(40);
         for (int i = 0; i < 40; i++)
             c.x[i] *= 3;
-        c.y = zeros(40), c.dx = zeros(40), c.mask = bytes(40);
+        c.y = zeros(40), c.dx = zeros(40), c.tmp = zeros(40), c.mask = bytes(40);
         gc_case k = {names[which], {{"x", c.x, c.dx, 40}}, 1, c.y, 40, pw_f, pw_b, &c};
         run_case(&k);
     }

@@ -249,6 +249,21 @@ static void test_dropout_rate(void)
     }
     CHECK(kept2 == kept, "same seed, different mask");
     CHECK(same < n, "different seeds gave the same mask");
+    /* The keep test is an integer compare; it must give exactly the masks of
+     * the documented double compare hash/2^53 >= p (the earlier code). */
+    uint64_t stream = bs_splitmix64(7 ^ 0xd1b54a32d192ed03ULL);
+    size_t differ = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t h = bs_splitmix64(stream + i * 0x9e3779b97f4a7c15ULL);
+        differ += m1[i] != ((double)(h >> 11) * 0x1.0p-53 >= (double)0.1f);
+    }
+    CHECK(differ == 0, "dropout mask differs from hash >= p in %zu places", differ);
+    /* ReLU+dropout keeps exactly the elements dropout keeps (positive input) */
+    nn_relu_dropout_forward(y, x, n, 0.1f, 7);
+    differ = 0;
+    for (size_t i = 0; i < n; i++)
+        differ += (y[i] > 0) != (m1[i] != 0) || (y[i] > 0 && fabsf(y[i] - 1.0f / 0.9f) > 1e-6f);
+    CHECK(differ == 0, "relu_dropout mask differs from dropout's in %zu places", differ);
     bs_free(x);
     bs_free(y);
     free(m);

@@ -225,6 +225,14 @@ void nn_gelu_backward(float *dx, const float *dy, const float *x, size_t n, nn_g
  * Forward may run in place. */
 void nn_dropout_forward(float *y, uint8_t *mask, const float *x, size_t n, float p, uint64_t seed);
 void nn_dropout_backward(float *dx, const float *dy, const uint8_t *mask, size_t n, float p);
+/* ReLU followed by inverted dropout, y = relu(x) * keep / (1-p), in one
+ * pass and without a stored mask: the keep mask is the one
+ * nn_dropout_forward draws for the same seed, and backward needs only the
+ * OUTPUT y (y > 0 exactly where the gradient flows).  p = 0 is plain ReLU.
+ * Forward may run in place.  Backward accumulates, dx += (y > 0) dy/(1-p),
+ * except that dx == dy is allowed and then overwrites dy with the result. */
+void nn_relu_dropout_forward(float *y, const float *x, size_t n, float p, uint64_t seed);
+void nn_relu_dropout_backward(float *dx, const float *dy, const float *y, size_t n, float p);
 
 /* ---- residual add: y = a + b (y may alias a or b) ------------------------ */
 void nn_add_forward(float *y, const float *a, const float *b, size_t n);

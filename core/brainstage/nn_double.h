@@ -49,6 +49,9 @@ void nn_dropout_forward_d(double *y, uint8_t *mask, const double *x, size_t n, f
     uint64_t seed);
 void nn_dropout_backward_d(double *dx, const double *dy, const uint8_t *mask, size_t n,
     float p);
+void nn_relu_dropout_forward_d(double *y, const double *x, size_t n, float p, uint64_t seed);
+void nn_relu_dropout_backward_d(double *dx, const double *dy, const double *y, size_t n,
+    float p);
 void nn_add_forward_d(double *y, const double *a, const double *b, size_t n);
 void nn_add_backward_d(double *da, double *db, const double *dy, size_t n);
 void nn_add_bcast_forward_d(double *y, const double *x, const double *row, int B, size_t n);

@@ -64,6 +64,27 @@ static inline float nn_expf_neg(float x)
     return x < -87.0f ? 0.0f : res;
 }
 
+/* Keep test of inverted dropout on integers: nn_hash_uniform(seed, i) >= p
+ * holds exactly when the 53 hashed bits are >= ceil(p * 2^53) (both sides
+ * are exact in double), so this gives the same masks as the double compare
+ * while vectorising (64-bit integer lanes only). */
+static inline uint64_t nn_keep_threshold(float p)
+{
+    return (uint64_t)ceil((double)p * 0x1.0p53);
+}
+/* bs_splitmix64, inline so that loops over it vectorise. */
+static inline uint64_t nn_mix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+static inline int nn_hash_keep(uint64_t seed, uint64_t index, uint64_t threshold)
+{
+    return (nn_mix64(seed + index * 0x9e3779b97f4a7c15ULL) >> 11) >= threshold;
+}
+
 /* Seed of a dropout call, decorrelated from nearby user seeds. */
 static inline uint64_t nn_dropout_stream(uint64_t seed) { return bs_splitmix64(seed ^ 0xd1b54a32d192ed03ULL); }
 
