@@ -210,6 +210,35 @@ static void check_layernorm(void)
     run_case(&k2);
 }
 
+/* residual + layernorm: s = a + r, y = LN(s); backward = LN backward on s,
+ * whose dx goes to both a and r */
+typedef struct { norm_ctx n; double *r, *dr, *s, *ds; } addln_ctx;
+static void addln_f(void *p, double *l)
+{
+    addln_ctx *c = p;
+    (void)l;
+    nn_add_layernorm_forward_d(c->n.y, c->s, c->n.mean, c->n.rstd, c->n.x, c->r, c->n.w, c->n.b, c->n.N,
+                               c->n.C, 1e-5f);
+}
+static void addln_b(void *p, const double *dy)
+{
+    addln_ctx *c = p;
+    size_t n = (size_t)c->n.N * c->n.C;
+    memset(c->ds, 0, sizeof(double) * n);
+    nn_layernorm_backward_d(c->ds, c->n.dw, c->n.db, dy, c->s, c->n.mean, c->n.rstd, c->n.w, c->n.N, c->n.C);
+    nn_accumulate_d(c->n.dx, c->ds, n);
+    nn_accumulate_d(c->dr, c->ds, n);
+}
+static void check_add_layernorm(void)
+{
+    addln_ctx c = {.n = norm_setup(5, 37, 1)};
+    size_t n = 5 * 37;
+    c.r = rnd(n, 2), c.dr = zeros(n), c.s = zeros(n), c.ds = zeros(n);
+    gc_case k = {"add_layernorm(C=37)", {{"a", c.n.x, c.n.dx, n}, {"r", c.r, c.dr, n}, {"w", c.n.w, c.n.dw, 37},
+                 {"b", c.n.b, c.n.db, 37}}, 4, c.n.y, n, addln_f, addln_b, &c};
+    run_case(&k);
+}
+
 /* ------------------------------------------------------------ batchnorm */
 typedef struct { norm_ctx n; double *rm, *rv; } bn_ctx;
 static void bn_f(void *p, double *l)
@@ -385,6 +414,30 @@ static void check_attention(void)
     gc_case k = {"attention(packed,masks,dropout)", {{"qkv", qkv, dqkv, nqkv}}, 1, c.out, nout,
                  attn_f, attn_b, &c};
     run_case(&k);
+
+    /* sizes that take every path of the register-blocked kernels: several
+     * key chunks plus a partial one (T = 19 keys, 8 doubles per vector),
+     * row blocks plus a partial one, head dim 10 (not a vector multiple) */
+    {
+        int B2 = 2, T2 = 19, H2 = 2, hd2 = 10, C2 = H2 * hd2;
+        size_t nq2 = (size_t)B2 * T2 * 3 * C2, no2 = (size_t)B2 * T2 * C2;
+        static uint8_t pad2[38];
+        pad2[5] = pad2[19 + 18] = 1;
+        attn_ctx c2;
+        memset(&c2, 0, sizeof c2);
+        c2.d = nn_attn_dims_packed(B2, T2, H2, hd2);
+        c2.d.key_padding = pad2;
+        c2.d.dropout = 0.1f;
+        c2.d.seed = 5;
+        double *qkv2 = rnd(nq2, 1.0), *dqkv2 = zeros(nq2);
+        c2.q = qkv2, c2.k = qkv2 + C2, c2.v = qkv2 + 2 * C2;
+        c2.dq = dqkv2, c2.dk = dqkv2 + C2, c2.dv = dqkv2 + 2 * C2;
+        c2.out = zeros(no2), c2.att = zeros((size_t)B2 * H2 * T2 * T2);
+        c2.drop = bytes((size_t)B2 * H2 * T2 * T2);
+        gc_case kb = {"attention(T=19,hd=10,blocked)", {{"qkv", qkv2, dqkv2, nq2}}, 1, c2.out, no2,
+                      attn_f, attn_b, &c2};
+        run_case(&kb);
+    }
 
     /* static graph: Q and K shared over the batch (batch stride 0), V per
      * sample, cross-attention shapes Tq != Tk */
@@ -579,6 +632,7 @@ int main(void)
     check_linear();
     check_bmm();
     check_layernorm();
+    check_add_layernorm();
     check_batchnorm();
     check_pointwise();
     check_adds_softmax();

@@ -387,12 +387,15 @@ static void test_attention_float_vs_double(void)
     d.attn_mask = amask;
     nn_attention_forward(out, att, NULL, qkv, qkv + C, qkv + 2 * C, &d);
     nn_attention_forward_d(out_d, att_d, NULL, qkv_d, qkv_d + C, qkv_d + 2 * C, &d);
+    /* An output is a convex combination of values in [-3, 3]: its float
+     * rounding scales with max|v| = 3, not with |out| (which cancels to near
+     * 0 in places), hence atol 3e-6 for outputs and 1e-6 for probabilities. */
     double worst = 0;
     for (size_t i = 0; i < nout; i++)
-        worst = fmax(worst, fabs(out[i] - out_d[i]) / (1e-6 + 1e-5 * fabs(out_d[i])));
+        worst = fmax(worst, fabs(out[i] - out_d[i]) / (3e-6 + 1e-5 * fabs(out_d[i])));
     for (size_t i = 0; i < natt; i++)
         worst = fmax(worst, fabs(att[i] - att_d[i]) / (1e-6 + 1e-5 * fabs(att_d[i])));
-    CHECK(worst <= 1.0, "float vs double attention: %.2fx the tolerance 1e-6 + 1e-5*|ref|", worst);
+    CHECK(worst <= 1.0, "float vs double attention: %.2fx the tolerance (1e-6 or 3e-6) + 1e-5*|ref|", worst);
     int diag_zero = 1;
     for (int t = 0; t < T; t++)
         diag_zero &= att[(size_t)t * T + t] == 0.0f;

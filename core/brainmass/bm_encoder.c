@@ -100,7 +100,7 @@ static void layer_fwd(bs_brainmass *m, const float *P, int l, int b0, int b1, in
     const int d = c->rois, H = c->heads, ffn = c->ffn, hd = d / H;
     const bm_layer_off *o = &m->layers[l];
     bm_layer_cache *k = &m->cache[l];
-    const size_t r0 = (size_t)b0 * T, n = (size_t)(b1 - b0) * T, nd = n * d;
+    const size_t r0 = (size_t)b0 * T, n = (size_t)(b1 - b0) * T;
     const size_t att = (size_t)H * T * T;
     float *x = k->x + r0 * d, *qkv = k->qkv + r0 * 3 * d, *ctx = k->ctx + r0 * d;
     float *s1 = k->s1 + r0 * d, *h1 = k->h1 + r0 * d, *s2 = k->s2 + r0 * d;
@@ -115,9 +115,8 @@ static void layer_fwd(bs_brainmass *m, const float *P, int l, int b0, int b1, in
     nn_linear_forward(s1, ctx, P + o->out_w, P + o->out_b, (int)n, d, d);
     if (p > 0.0f)
         dropout_rows(s1, k->drop1 + r0 * d, b0, b1, (size_t)T * d, p, key, l, SITE_RESID1);
-    nn_add_forward(s1, s1, x, nd);
-    nn_layernorm_forward(h1, k->mean1 + r0, k->rstd1 + r0, s1, P + o->n1_w, P + o->n1_b, (int)n, d,
-                         (float)c->ln_eps);
+    nn_add_layernorm_forward(h1, s1, k->mean1 + r0, k->rstd1 + r0, s1, x, P + o->n1_w, P + o->n1_b, (int)n,
+                             d, (float)c->ln_eps);
     nn_linear_forward(u, h1, P + o->l1_w, P + o->l1_b, (int)n, d, ffn);
     for (int b = b0; b < b1; b++) {
         float *ub = u + (size_t)(b - b0) * T * ffn;
@@ -126,9 +125,8 @@ static void layer_fwd(bs_brainmass *m, const float *P, int l, int b0, int b1, in
     nn_linear_forward(s2, u, P + o->l2_w, P + o->l2_b, (int)n, ffn, d);
     if (p > 0.0f)
         dropout_rows(s2, k->drop2 + r0 * d, b0, b1, (size_t)T * d, p, key, l, SITE_RESID2);
-    nn_add_forward(s2, s2, h1, nd);
-    nn_layernorm_forward(next, k->mean2 + r0, k->rstd2 + r0, s2, P + o->n2_w, P + o->n2_b, (int)n, d,
-                         (float)c->ln_eps);
+    nn_add_layernorm_forward(next, s2, k->mean2 + r0, k->rstd2 + r0, s2, h1, P + o->n2_w, P + o->n2_b, (int)n,
+                             d, (float)c->ln_eps);
 }
 
 void bm_encoder_fwd(bs_brainmass *m, const float *P, float *unused, int B, int T, int train,
@@ -273,8 +271,7 @@ static void chunk_infer(bs_brainmass *m, const float *P, bm_infer_ws *w, const f
         nn_linear_forward(w->s, w->ctx, P + o->out_w, P + o->out_b, (int)n, d, d);
         if (p > 0.0f)
             dropout_rows(w->s, w->mask, b0, b0 + nb, (size_t)T * d, p, key, l, SITE_RESID1);
-        nn_add_forward(w->s, w->s, w->x, nd);
-        nn_layernorm_forward(w->h, NULL, NULL, w->s, P + o->n1_w, P + o->n1_b, (int)n, d, eps);
+        nn_add_layernorm_forward(w->h, w->s, NULL, NULL, w->s, w->x, P + o->n1_w, P + o->n1_b, (int)n, d, eps);
         nn_linear_forward(w->u, w->h, P + o->l1_w, P + o->l1_b, (int)n, d, ffn);
         for (int i = 0; i < nb; i++) {
             float *ub = w->u + (size_t)i * T * ffn;
@@ -283,9 +280,8 @@ static void chunk_infer(bs_brainmass *m, const float *P, bm_infer_ws *w, const f
         nn_linear_forward(w->s, w->u, P + o->l2_w, P + o->l2_b, (int)n, ffn, d);
         if (p > 0.0f)
             dropout_rows(w->s, w->mask, b0, b0 + nb, (size_t)T * d, p, key, l, SITE_RESID2);
-        nn_add_forward(w->s, w->s, w->h, nd);
         float *dst = l == L - 1 ? out + (size_t)b0 * T * d : w->x;
-        nn_layernorm_forward(dst, NULL, NULL, w->s, P + o->n2_w, P + o->n2_b, (int)n, d, eps);
+        nn_add_layernorm_forward(dst, w->s, NULL, NULL, w->s, w->h, P + o->n2_w, P + o->n2_b, (int)n, d, eps);
     }
 }
 

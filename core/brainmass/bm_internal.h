@@ -75,7 +75,7 @@ typedef struct bm_head_cache {
 
 /* Per-thread scratch of the activation-free encoder (bm_encoder_infer), for
  * BM_INFER_CHUNK samples of up to R+2 tokens. */
-#define BM_INFER_CHUNK 2
+#define BM_INFER_CHUNK 8
 typedef struct bm_infer_ws {
     float *x, *qkv, *ctx, *s, *h, *u, *att;
     uint8_t *mask;

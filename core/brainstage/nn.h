@@ -182,6 +182,11 @@ void nn_layernorm_forward(float *y, float *mean, float *rstd, const float *x,
                           const float *w, const float *b, int N, int C, float eps);
 void nn_layernorm_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                            const float *mean, const float *rstd, const float *w, int N, int C);
+/* Residual sum and LayerNorm in one pass: s = a + r (kept for backward; s
+ * may alias a or r), y = LayerNorm(s).  Backward: nn_layernorm_backward with
+ * x = s; its dx is the gradient of both a and r. */
+void nn_add_layernorm_forward(float *y, float *s, float *mean, float *rstd, const float *a, const float *r,
+                              const float *w, const float *b, int N, int C, float eps);
 
 /* ---- BatchNorm1d on x[N, C] (statistics over N per channel) -------------
  * Training: normalises with batch mean / biased var, saves mean[C],
@@ -233,7 +238,6 @@ void nn_dropout_backward(float *dx, const float *dy, const uint8_t *mask, size_t
  * except that dx == dy is allowed and then overwrites dy with the result. */
 void nn_relu_dropout_forward(float *y, const float *x, size_t n, float p, uint64_t seed);
 void nn_relu_dropout_backward(float *dx, const float *dy, const float *y, size_t n, float p);
-
 /* ---- residual add: y = a + b (y may alias a or b) ------------------------ */
 void nn_add_forward(float *y, const float *a, const float *b, size_t n);
 void nn_add_backward(float *da, float *db, const float *dy, size_t n);

@@ -27,6 +27,8 @@ void nn_layernorm_forward_d(double *y, double *mean, double *rstd, const double 
     const double *w, const double *b, int N, int C, float eps);
 void nn_layernorm_backward_d(double *dx, double *dw, double *db, const double *dy,
     const double *x, const double *mean, const double *rstd, const double *w, int N, int C);
+void nn_add_layernorm_forward_d(double *y, double *s, double *mean, double *rstd, const double *a,
+    const double *r, const double *w, const double *b, int N, int C, float eps);
 void nn_batchnorm_forward_train_d(double *y, double *mean, double *rstd, double *running_mean,
     double *running_var, const double *x, const double *w, const double *b, int N, int C,
     float eps, float momentum);

@@ -14,17 +14,28 @@
 
 #include "brainstage/nn.h"
 #include "brainstage/rng.h"
+#include "brainstage/tensor.h"
 
-/* Hot loops get an AVX2 clone picked at load time (GNU ifunc) when the CPU
- * has it (the baseline x86-64 build only has SSE2), and the vectoriser's
- * full cost model (-O2 only vectorises loops that need no checks, which
- * excludes the omp simd reductions).  The clone is fixed per machine, so
- * results stay reproducible there. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+/* Hot loops get clones for the x86-64 ISA levels v4 (AVX-512) and v3 (AVX2 +
+ * FMA), picked at load time (GNU ifunc) from what the CPU has (the baseline
+ * build only assumes SSE2), and the vectoriser's full cost model (-O2 only
+ * vectorises loops that need no checks, which excludes the omp simd
+ * reductions).  The clone is fixed per machine, so results stay
+ * reproducible there. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && __GNUC__ >= 12
+#define NN_HOT                                                                                \
+    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"),            \
+                   optimize("vect-cost-model=dynamic"), noinline))
+#elif defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define NN_HOT __attribute__((target_clones("avx2", "default"), optimize("vect-cost-model=dynamic"), noinline))
 #else
 #define NN_HOT
 #endif
+
+/* Width in bytes of the explicit vector types of the register-blocked
+ * kernels (GCC vector extensions; 16 floats or 8 doubles).  The compiler
+ * maps them onto whatever the clone has: one zmm, two ymm or four xmm. */
+#define NN_VBYTES 64
 
 /* Loops shorter than this run serially: thread start-up costs more. */
 #define NN_PAR_MIN 8192

@@ -2,32 +2,75 @@
  * (instantiated by norm.c; see real_begin.h). */
 #include "nn/real_begin.h"
 
-void FN(nn_layernorm_forward)(real *y, real *mean, real *rstd, const real *x,
-                              const real *w, const real *b, int N, int C, float eps)
+/* LayerNorm of rows [n0, n1) with optional residual sum s = x + res first
+ * (then normalised in its place).  Statistics in double, lanes in parallel. */
+NN_HOT static void FN(ln_rows)(real *y, real *s, real *mean, real *rstd, const real *x, const real *res,
+                               const real *w, const real *b, int n0, int n1, int C, float eps)
 {
-#pragma omp parallel for schedule(static) if ((size_t)N * C > NN_PAR_MIN)
-    for (int n = 0; n < N; n++) {
+    for (int n = n0; n < n1; n++) {
         const real *xr = x + (size_t)n * C;
         real *yr = y + (size_t)n * C;
-        double s = 0;
+        if (res) {
+            real *sr = s + (size_t)n * C;
+            const real *rr = res + (size_t)n * C;
+#pragma omp simd
+            for (int c = 0; c < C; c++)
+                sr[c] = xr[c] + rr[c];
+            xr = sr;
+        }
+        double sum = 0;
+#pragma omp simd reduction(+ : sum)
         for (int c = 0; c < C; c++)
-            s += xr[c];
-        double m = s / C, v = 0;
+            sum += xr[c];
+        double m = sum / C, v = 0;
+#pragma omp simd reduction(+ : v)
         for (int c = 0; c < C; c++) {
             double d = xr[c] - m;
             v += d * d;
         }
         v /= C; /* biased variance, like PyTorch */
         real mr = (real)m, rs = (real)(1.0 / sqrt(v + (double)eps));
-        for (int c = 0; c < C; c++) {
-            real h = (xr[c] - mr) * rs;
-            yr[c] = (w ? h * w[c] : h) + (b ? b[c] : 0);
+        if (w && b) {
+#pragma omp simd
+            for (int c = 0; c < C; c++)
+                yr[c] = (xr[c] - mr) * rs * w[c] + b[c];
+        } else {
+            for (int c = 0; c < C; c++) {
+                real h = (xr[c] - mr) * rs;
+                yr[c] = (w ? h * w[c] : h) + (b ? b[c] : 0);
+            }
         }
         if (mean)
             mean[n] = mr;
         if (rstd)
             rstd[n] = rs;
     }
+}
+
+static void FN(ln_forward)(real *y, real *s, real *mean, real *rstd, const real *x, const real *res,
+                           const real *w, const real *b, int N, int C, float eps)
+{
+    if ((size_t)N * C <= NN_PAR_MIN) {
+        FN(ln_rows)(y, s, mean, rstd, x, res, w, b, 0, N, C, eps);
+        return;
+    }
+    enum { ROWS = 16 };
+    int nblk = (N + ROWS - 1) / ROWS;
+#pragma omp parallel for schedule(static)
+    for (int k = 0; k < nblk; k++)
+        FN(ln_rows)(y, s, mean, rstd, x, res, w, b, k * ROWS, k * ROWS + ROWS < N ? k * ROWS + ROWS : N, C, eps);
+}
+
+void FN(nn_layernorm_forward)(real *y, real *mean, real *rstd, const real *x,
+                              const real *w, const real *b, int N, int C, float eps)
+{
+    FN(ln_forward)(y, NULL, mean, rstd, x, NULL, w, b, N, C, eps);
+}
+
+void FN(nn_add_layernorm_forward)(real *y, real *s, real *mean, real *rstd, const real *a, const real *r,
+                                  const real *w, const real *b, int N, int C, float eps)
+{
+    FN(ln_forward)(y, s, mean, rstd, a, r, w, b, N, C, eps);
 }
 
 void FN(nn_layernorm_backward)(real *dx, real *dw, real *db, const real *dy, const real *x,
