@@ -403,6 +403,35 @@ static void test_attention_float_vs_double(void)
     free(qkv), free(out), free(att), free(qkv_d), free(out_d), free(att_d), free(amask);
 }
 
+/* A two-layer MLP computed in hidden-column blocks with nn_linear_forward_ld
+ * (strided weight block, accumulate) equals the plain computation (double,
+ * so any indexing error shows far above rounding). */
+static void test_blocked_linear(void)
+{
+    enum { N = 7, D = 5, F = 23, BLK = 8 };
+    double x[N * D], w1[F * D], b1[F], w2[D * F], b2[D], u[N * F], y[N * D], ub[N * BLK], yb[N * D];
+    bs_rng *rng = bs_rng_new(3);
+    double *all[] = {x, w1, b1, w2, b2};
+    size_t len[] = {N * D, F * D, F, D * F, D};
+    for (int a = 0; a < 5; a++)
+        for (size_t i = 0; i < len[a]; i++)
+            all[a][i] = 2 * bs_rng_uniform(rng) - 1;
+    bs_rng_free(rng);
+    nn_linear_forward_d(u, x, w1, b1, N, D, F);
+    nn_relu_forward_d(u, u, N * F);
+    nn_linear_forward_d(y, u, w2, b2, N, F, D);
+    for (int c0 = 0; c0 < F; c0 += BLK) {
+        int cb = F - c0 < BLK ? F - c0 : BLK;
+        nn_linear_forward_d(ub, x, w1 + (size_t)c0 * D, b1 + c0, N, D, cb);
+        nn_relu_forward_d(ub, ub, (size_t)N * cb);
+        nn_linear_forward_ld_d(yb, ub, w2 + c0, F, c0 == 0 ? b2 : NULL, N, cb, D, c0 > 0);
+    }
+    double worst = 0;
+    for (int i = 0; i < N * D; i++)
+        worst = fmax(worst, fabs(y[i] - yb[i]));
+    CHECK(worst < 1e-12, "blocked MLP differs from the plain one by %g", worst);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/test_nn_misc.XXXXXX";
@@ -418,6 +447,7 @@ int main(void)
     test_determinism();
     test_all_masked_row();
     test_attention_float_vs_double();
+    test_blocked_linear();
     rmdir(dir);
     if (failures) {
         printf("%d check(s) FAILED\n", failures);

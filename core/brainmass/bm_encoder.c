@@ -272,12 +272,19 @@ static void chunk_infer(bs_brainmass *m, const float *P, bm_infer_ws *w, const f
         if (p > 0.0f)
             dropout_rows(w->s, w->mask, b0, b0 + nb, (size_t)T * d, p, key, l, SITE_RESID1);
         nn_add_layernorm_forward(w->h, w->s, NULL, NULL, w->s, w->x, P + o->n1_w, P + o->n1_b, (int)n, d, eps);
-        nn_linear_forward(w->u, w->h, P + o->l1_w, P + o->l1_b, (int)n, d, ffn);
-        for (int i = 0; i < nb; i++) {
-            float *ub = w->u + (size_t)i * T * ffn;
-            nn_relu_dropout_forward(ub, ub, (size_t)T * ffn, p, bm_seed(key, l, SITE_FFN, b0 + i));
+        /* FFN in column blocks of the hidden layer, so the hidden block stays
+         * in cache between the two products */
+        for (int c0 = 0; c0 < ffn; c0 += BM_FFN_BLOCK) {
+            const int cb = ffn - c0 < BM_FFN_BLOCK ? ffn - c0 : BM_FFN_BLOCK;
+            nn_linear_forward(w->u, w->h, P + o->l1_w + (size_t)c0 * d, P + o->l1_b + c0, (int)n, d, cb);
+            for (int i = 0; i < nb; i++) {
+                float *ub = w->u + (size_t)i * T * cb;
+                nn_relu_dropout_forward(ub, ub, (size_t)T * cb, p,
+                                        nn_seed_mix(bm_seed(key, l, SITE_FFN, b0 + i), (uint64_t)c0, 0));
+            }
+            nn_linear_forward_ld(w->s, w->u, P + o->l2_w + c0, ffn, c0 == 0 ? P + o->l2_b : NULL, (int)n, cb, d,
+                                 c0 > 0);
         }
-        nn_linear_forward(w->s, w->u, P + o->l2_w, P + o->l2_b, (int)n, ffn, d);
         if (p > 0.0f)
             dropout_rows(w->s, w->mask, b0, b0 + nb, (size_t)T * d, p, key, l, SITE_RESID2);
         float *dst = l == L - 1 ? out + (size_t)b0 * T * d : w->x;

@@ -75,7 +75,9 @@ typedef struct bm_head_cache {
 
 /* Per-thread scratch of the activation-free encoder (bm_encoder_infer), for
  * BM_INFER_CHUNK samples of up to R+2 tokens. */
-#define BM_INFER_CHUNK 8
+#define BM_INFER_CHUNK 4
+/* FFN hidden columns per block in bm_encoder_infer */
+#define BM_FFN_BLOCK 512
 typedef struct bm_infer_ws {
     float *x, *qkv, *ctx, *s, *h, *u, *att;
     uint8_t *mask;

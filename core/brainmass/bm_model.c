@@ -525,7 +525,7 @@ int bm_infer_workspace(bs_brainmass *m, bs_error *err)
         w->ctx = bs_alloc_floats(n * d);
         w->s = bs_alloc_floats(n * d);
         w->h = bs_alloc_floats(n * d);
-        w->u = bs_alloc_floats(n * (size_t)c->ffn);
+        w->u = bs_alloc_floats(n * (size_t)(c->ffn < BM_FFN_BLOCK ? c->ffn : BM_FFN_BLOCK));
         w->att = bs_alloc_floats((size_t)c->heads * T * T);
         w->mask = alloc_bytes(n * d);
         if (!w->x || !w->qkv || !w->ctx || !w->s || !w->h || !w->u || !w->att || !w->mask)

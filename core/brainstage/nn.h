@@ -168,6 +168,12 @@ void nn_linear_forward(float *y, const float *x, const float *w, const float *b,
                        int N, int in, int out);
 void nn_linear_backward(float *dx, float *dw, float *db, const float *dy,
                         const float *x, const float *w, int N, int in, int out);
+/* Forward with a weight of row stride ldw >= in (a column block of a wider
+ * weight) and optionally accumulating: y = (accumulate ? y : 0) + x W^T + b.
+ * A wide hidden layer can then run in column blocks that stay in cache:
+ * y = b2 + sum_k act(x W1[k]^T + b1[k]) W2[:, k]^T. */
+void nn_linear_forward_ld(float *y, const float *x, const float *w, int ldw, const float *b,
+                          int N, int in, int out, int accumulate);
 
 /* ---- batched matmul with transposed second operand --------------------
  * c[b] (M x Nc) = a[b] (M x K) . bt[b]^T, bt[b] is (Nc x K). */

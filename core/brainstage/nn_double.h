@@ -19,6 +19,8 @@ void nn_linear_forward_d(double *y, const double *x, const double *w, const doub
     int in, int out);
 void nn_linear_backward_d(double *dx, double *dw, double *db, const double *dy, const double *x,
     const double *w, int N, int in, int out);
+void nn_linear_forward_ld_d(double *y, const double *x, const double *w, int ldw, const double *b,
+    int N, int in, int out, int accumulate);
 void nn_bmm_nt_forward_d(double *c, const double *a, const double *bt, int batch, int M, int Nc,
     int K);
 void nn_bmm_nt_backward_d(double *da, double *dbt, const double *dc, const double *a,

@@ -2,17 +2,29 @@
  * (instantiated by linear.c; see real_begin.h). */
 #include "nn/real_begin.h"
 
+void FN(nn_linear_forward_ld)(real *y, const real *x, const real *w, int ldw, const real *b,
+                              int N, int in, int out, int accumulate)
+{
+    real beta = accumulate ? 1 : 0;
+    if (b) {
+        /* Seed y with the bias (or add it) so one GEMM with beta = 1 finishes the job. */
+        for (int n = 0; n < N; n++) {
+            real *yr = y + (size_t)n * out;
+            if (accumulate)
+                for (int o = 0; o < out; o++)
+                    yr[o] += b[o];
+            else
+                memcpy(yr, b, sizeof(real) * (size_t)out);
+        }
+        beta = 1;
+    }
+    R_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, N, out, in, 1, x, in, w, ldw, beta, y, out);
+}
+
 void FN(nn_linear_forward)(real *y, const real *x, const real *w, const real *b,
                            int N, int in, int out)
 {
-    real beta = 0;
-    if (b) {
-        /* Seed y with the bias so one GEMM with beta = 1 finishes the job. */
-        for (int n = 0; n < N; n++)
-            memcpy(y + (size_t)n * out, b, sizeof(real) * (size_t)out);
-        beta = 1;
-    }
-    R_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, N, out, in, 1, x, in, w, in, beta, y, out);
+    FN(nn_linear_forward_ld)(y, x, w, in, b, N, in, out, 0);
 }
 
 void FN(nn_linear_backward)(real *dx, real *dw, real *db, const real *dy,
