@@ -165,14 +165,24 @@ void FN(nn_relu_dropout_backward)(real *dx, const real *dy, const real *y, size_
     }
 }
 
+NN_HOT static void FN(dropout_bwd_loop)(real *dx, const real *dy, const uint8_t *mask, size_t n, real scale)
+{
+#pragma omp simd
+    for (size_t i = 0; i < n; i++)
+        dx[i] += mask[i] ? dy[i] * scale : 0;
+}
+
 void FN(nn_dropout_backward)(real *dx, const real *dy, const uint8_t *mask, size_t n, float p)
 {
     real scale = p < 1 ? (real)(1.0 / (1.0 - (double)p)) : 0;
     if (p <= 0)
         scale = 1;
-#pragma omp parallel for schedule(static) if (n > NN_PAR_MIN)
-    for (size_t i = 0; i < n; i++)
-        dx[i] += mask[i] ? dy[i] * scale : 0;
+    size_t nblk = (n + NN_PAR_MIN - 1) / NN_PAR_MIN;
+#pragma omp parallel for schedule(static) if (nblk > 1)
+    for (size_t k = 0; k < nblk; k++) {
+        size_t i0 = k * NN_PAR_MIN, len = n - i0 < NN_PAR_MIN ? n - i0 : NN_PAR_MIN;
+        FN(dropout_bwd_loop)(dx + i0, dy + i0, mask + i0, len, scale);
+    }
 }
 
 #include "nn/real_end.h"

@@ -73,29 +73,64 @@ void FN(nn_add_layernorm_forward)(real *y, real *s, real *mean, real *rstd, cons
     FN(ln_forward)(y, s, mean, rstd, a, r, w, b, N, C, eps);
 }
 
+/* dx rows [n0, n1): dx += rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) */
+NN_HOT static void FN(ln_bwd_rows)(real *dx, const real *dy, const real *x, const real *mean,
+                                   const real *rstd, const real *w, int n0, int n1, int C)
+{
+    for (int n = n0; n < n1; n++) {
+        const real *xr = x + (size_t)n * C, *g = dy + (size_t)n * C;
+        real *dxr = dx + (size_t)n * C;
+        real m = mean[n], rs = rstd[n];
+        double s1 = 0, s2 = 0;
+#pragma omp simd reduction(+ : s1, s2)
+        for (int c = 0; c < C; c++) {
+            double dh = (double)g[c] * (w ? w[c] : 1);
+            s1 += dh;
+            s2 += dh * (double)((xr[c] - m) * rs);
+        }
+        real a1 = (real)(s1 / C), a2 = (real)(s2 / C);
+#pragma omp simd
+        for (int c = 0; c < C; c++) {
+            real h = (xr[c] - m) * rs;
+            real dh = g[c] * (w ? w[c] : 1);
+            dxr[c] += rs * (dh - a1 - h * a2);
+        }
+    }
+}
+
+/* dw, db for channels [c0, c1): column sums over all rows in order. */
+NN_HOT static void FN(ln_bwd_cols)(real *dw, real *db, const real *dy, const real *x, const real *mean,
+                                   const real *rstd, int N, int C, int c0, int c1)
+{
+    enum { BLK = 64 };
+    double aw[BLK] = {0}, ab[BLK] = {0};
+    const int wd = c1 - c0;
+    for (int n = 0; n < N; n++) {
+        const real *xr = x + (size_t)n * C + c0, *g = dy + (size_t)n * C + c0;
+        real m = mean[n], rs = rstd[n];
+#pragma omp simd
+        for (int c = 0; c < wd; c++) {
+            aw[c] += (double)g[c] * (double)((xr[c] - m) * rs);
+            ab[c] += g[c];
+        }
+    }
+    for (int c = 0; c < wd; c++) {
+        if (dw)
+            dw[c0 + c] += (real)aw[c];
+        if (db)
+            db[c0 + c] += (real)ab[c];
+    }
+}
+
 void FN(nn_layernorm_backward)(real *dx, real *dw, real *db, const real *dy, const real *x,
                                const real *mean, const real *rstd, const real *w, int N, int C)
 {
     if (dx) {
+        enum { ROWS = 16 };
+        int nblk = (N + ROWS - 1) / ROWS;
 #pragma omp parallel for schedule(static) if ((size_t)N * C > NN_PAR_MIN)
-        for (int n = 0; n < N; n++) {
-            const real *xr = x + (size_t)n * C, *g = dy + (size_t)n * C;
-            real *dxr = dx + (size_t)n * C;
-            real m = mean[n], rs = rstd[n];
-            /* dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) */
-            double s1 = 0, s2 = 0;
-            for (int c = 0; c < C; c++) {
-                double dh = (double)g[c] * (w ? w[c] : 1);
-                s1 += dh;
-                s2 += dh * (double)((xr[c] - m) * rs);
-            }
-            real a1 = (real)(s1 / C), a2 = (real)(s2 / C);
-            for (int c = 0; c < C; c++) {
-                real h = (xr[c] - m) * rs;
-                real dh = g[c] * (w ? w[c] : 1);
-                dxr[c] += rs * (dh - a1 - h * a2);
-            }
-        }
+        for (int k = 0; k < nblk; k++)
+            FN(ln_bwd_rows)(dx, dy, x, mean, rstd, w, k * ROWS, k * ROWS + ROWS < N ? k * ROWS + ROWS : N, C);
     }
     if (dw || db) {
         /* Column sums: one block of channels per thread, rows in order. */
@@ -104,21 +139,7 @@ void FN(nn_layernorm_backward)(real *dx, real *dw, real *db, const real *dy, con
 #pragma omp parallel for schedule(static) if ((size_t)N * C > NN_PAR_MIN)
         for (int blk = 0; blk < nblk; blk++) {
             int c0 = blk * BLK, c1 = c0 + BLK < C ? c0 + BLK : C;
-            double aw[BLK] = {0}, ab[BLK] = {0};
-            for (int n = 0; n < N; n++) {
-                const real *xr = x + (size_t)n * C, *g = dy + (size_t)n * C;
-                real m = mean[n], rs = rstd[n];
-                for (int c = c0; c < c1; c++) {
-                    aw[c - c0] += (double)g[c] * (double)((xr[c] - m) * rs);
-                    ab[c - c0] += g[c];
-                }
-            }
-            for (int c = c0; c < c1; c++) {
-                if (dw)
-                    dw[c] += (real)aw[c - c0];
-                if (db)
-                    db[c] += (real)ab[c - c0];
-            }
+            FN(ln_bwd_cols)(dw, db, dy, x, mean, rstd, N, C, c0, c1);
         }
     }
 }
