@@ -14,11 +14,11 @@ libbrainstage_la_SOURCES += \
 brainstageinclude_HEADERS += core/brainstage/brainmass.h
 
 check_PROGRAMS += tests/test_brainmass_golden tests/test_brainmass
-tests_test_brainmass_golden_LDADD = $(tests_ldadd)
+tests_test_brainmass_golden_LDADD = $(tests_ldadd) $(DL_LIBS)
 tests_test_brainmass_LDADD = $(tests_ldadd) $(DL_LIBS)
-TESTS += tests/test_brainmass tests/brainmass_golden.py tests/brainmass_convert.py
+TESTS += tests/test_brainmass tests/brainmass_golden.py tests/brainmass_convert.py tests/brainmass_interp.py
 EXTRA_DIST += tests/brainmass_golden.py tests/brainmass_ref.py tests/brainmass_st.py \
-	tests/brainmass_convert.py tools/pth2safetensors.py docs/brainmass.md
+	tests/brainmass_convert.py tests/brainmass_interp.py tools/pth2safetensors.py docs/brainmass.md
 
 # Benchmark (not part of make check's TESTS): C vs PyTorch CPU.
 check_PROGRAMS += bench/brainmass/bench_brainmass

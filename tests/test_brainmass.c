@@ -113,8 +113,14 @@ static void test_checkpoint_and_bad_input(void)
     memcpy(bad, fc, sizeof bad);
     bad[12 * 12 + 5] = NAN;
     bs_error_clear(&e);
-    CHECK(bs_brainmass_embed(m, bad, N, emb2, &e) == BS_ERR_NUMERIC && strstr(e.message, "non-finite"),
+    CHECK(bs_brainmass_embed(m, bad, N, emb2, &e) == BS_ERR_NUMERIC &&
+              strstr(e.message, "matrix 1, row 0, column 5 is NaN"),
           "NaN input not rejected: %s", e.message);
+    bad[12 * 12 + 5] = INFINITY;
+    bs_error_clear(&e);
+    CHECK(bs_brainmass_embed(m, bad, N, emb2, &e) == BS_ERR_NUMERIC && strstr(e.message, "is infinite"),
+          "infinite input not rejected: %s", e.message);
+    bad[12 * 12 + 5] = NAN;
     bs_error_clear(&e);
     CHECK(bs_brainmass_compute_grads(m, bad, fc, N, NULL, NULL, NULL, &e) == BS_ERR_NUMERIC,
           "NaN view not rejected: %s", e.message);
@@ -152,6 +158,55 @@ static void test_checkpoint_and_bad_input(void)
     back = bs_brainmass_load(tmp("missing.safetensors"), BS_BRAINMASS_LOAD_INFERENCE, &e);
     CHECK(!back && strstr(e.message, "dim_reduction.0.bias"), "bad readout bias: %s", e.message);
     bs_brainmass_free(back);
+
+    /* NaN in a stored weight */
+    {
+        bs_brainmass_tensor t;
+        bs_brainmass_tensor_find(m, "online_network.attention_list.0.linear2.weight", &t);
+        float keep = t.data[7];
+        t.data[7] = NAN;
+        CHECK(!bs_brainmass_save(m, tmp("nan_w.safetensors"), &e), "save: %s", e.message);
+        t.data[7] = keep;
+        bs_error_clear(&e);
+        back = bs_brainmass_load(tmp("nan_w.safetensors"), BS_BRAINMASS_LOAD_INFERENCE, &e);
+        CHECK(!back && e.code == BS_ERR_DATA && strstr(e.message, "attention_list.0.linear2.weight") &&
+                  strstr(e.message, "element 7 is NaN"), "NaN weight: %s", e.message);
+        bs_brainmass_free(back);
+    }
+
+    /* corrupted header JSON and a cut data section */
+    {
+        FILE *f = fopen(tmp("m.safetensors"), "rb");
+        static unsigned char img[1 << 20];
+        size_t len = f ? fread(img, 1, sizeof img, f) : 0;
+        if (f)
+            fclose(f);
+        CHECK(len > 100 && len < sizeof img, "checkpoint size %zu", len);
+        unsigned char *q = memchr(img + 8, '"', len - 8);
+        if (q) {
+            *q = '#';
+            FILE *o = fopen(tmp("badjson.safetensors"), "wb");
+            if (o) {
+                fwrite(img, 1, len, o);
+                fclose(o);
+            }
+            *q = '"';
+        }
+        bs_error_clear(&e);
+        back = bs_brainmass_load(tmp("badjson.safetensors"), BS_BRAINMASS_LOAD_INFERENCE, &e);
+        CHECK(!back && e.code == BS_ERR_FORMAT && strstr(e.message, "badjson.safetensors") &&
+                  strstr(e.message, "JSON"), "corrupted header: %s", e.message);
+        bs_brainmass_free(back);
+        FILE *o = fopen(tmp("cut.safetensors"), "wb");
+        if (o) {
+            fwrite(img, 1, len - 64, o);
+            fclose(o);
+        }
+        bs_error_clear(&e);
+        back = bs_brainmass_load(tmp("cut.safetensors"), BS_BRAINMASS_LOAD_INFERENCE, &e);
+        CHECK(!back && e.code == BS_ERR_FORMAT && strstr(e.message, "data section"), "cut data: %s", e.message);
+        bs_brainmass_free(back);
+    }
 
     /* corrupted (truncated) file */
     FILE *in = fopen(tmp("m.safetensors"), "rb"), *out = fopen(tmp("trunc.safetensors"), "wb");
@@ -297,7 +352,9 @@ static void test_plugin(void)
     CHECK(p && !strcmp(p->name, "brainmass"), "plugin descriptor");
     if (!p)
         return;
-    struct { const char *weights; } cfg = {tmp("m.safetensors")};
+    CHECK(p->n_outputs == 3 && !strcmp(p->outputs[1].name, "tokens") && !strcmp(p->outputs[2].name, "attention"),
+          "plugin outputs");
+    struct { const char *weights, *attention; } cfg = {tmp("m.safetensors"), "none"};
     bs_host host = {sizeof host, 1, 1, 1, "bm"};
     bs_error e = {0};
     void *self = p->create(&cfg, &host, &e);
@@ -306,21 +363,34 @@ static void test_plugin(void)
         return;
     bs_tensor *t = bs_tensor_new_3d(2, 12, 12, &e);
     random_fc(t->data, 2, 12, 11);
-    bs_data *in = bs_data_new(BS_PORT_MATRIX_BATCH, t, &e), *out = NULL;
+    bs_data *in = bs_data_new(BS_PORT_MATRIX_BATCH, t, &e), *out[3] = {0};
     bs_data_set_attr(in, "entities", "sub-01", &e);
-    CHECK(!p->process(self, &in, &out, &e), "process: %s", e.message);
-    CHECK(out && out->tensor->shape[0] == 2 && out->tensor->shape[1] == 96, "embedding shape");
-    CHECK(out && !strcmp(bs_data_get_attr(out, "entities"), "sub-01"), "attributes copied");
-    bs_data_free(out);
+    CHECK(!p->process(self, &in, out, &e), "process: %s", e.message);
+    CHECK(out[0] && out[0]->tensor->shape[0] == 2 && out[0]->tensor->shape[1] == 96, "embedding shape");
+    CHECK(out[0] && !strcmp(bs_data_get_attr(out[0], "entities"), "sub-01"), "attributes copied");
+    CHECK(out[1] && out[1]->kind == BS_PORT_MATRIX_BATCH && out[1]->tensor->ndim == 3 &&
+              out[1]->tensor->shape[0] == 2 && out[1]->tensor->shape[1] == 12, "tokens shape");
+    CHECK(out[2] && out[2]->tensor->ndim == 3 && out[2]->tensor->shape[0] == 0 &&
+              !strcmp(bs_data_get_attr(out[2], "layout"), "none"), "attention=none gives an empty batch");
+    for (int i = 0; i < 3; i++)
+        bs_data_free(out[i]), out[i] = NULL;
+    /* NaN in the FC batch: a clear error and no outputs */
+    in->tensor->data[144 + 13] = NAN;
+    bs_error_clear(&e);
+    CHECK(p->process(self, &in, out, &e) == BS_ERR_NUMERIC && strstr(e.message, "matrix 1, row 1, column 1 is NaN") &&
+              !out[0] && !out[1] && !out[2], "NaN FC in plugin: %s", e.message);
     bs_data_free(in);
     /* wrong ROI count */
     in = bs_data_new(BS_PORT_MATRIX, bs_tensor_new_2d(10, 10, &e), &e);
-    out = NULL;
     bs_error_clear(&e);
-    CHECK(p->process(self, &in, &out, &e) == BS_ERR_DATA && strstr(e.message, "12 ROIs"),
+    CHECK(p->process(self, &in, out, &e) == BS_ERR_DATA && strstr(e.message, "12 ROIs") && !out[0],
           "ROI mismatch in plugin: %s", e.message);
     bs_data_free(in);
     p->destroy(self);
+    /* a checkpoint for another ROI count / a corrupted one fail at create, naming the file */
+    cfg.weights = tmp("bad_shape.safetensors");
+    bs_error_clear(&e);
+    CHECK(!p->create(&cfg, &host, &e) && strstr(e.message, "bad_shape.safetensors"), "plugin create: %s", e.message);
     dlclose(h);
 }
 

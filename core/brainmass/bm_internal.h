@@ -137,7 +137,8 @@ uint64_t bm_seed(uint64_t key, int l, int site, int b);
 /* ---- model internals ---- */
 int bm_workspace(bs_brainmass *m, int batch, bs_error *err);
 int bm_infer_workspace(bs_brainmass *m, bs_error *err);
-int bm_check_finite(const float *x, size_t n, const char *what, bs_error *err);
+/* Every value of n R x R matrices finite, else an error naming matrix, row, column. */
+int bm_check_finite(const float *x, int64_t n, int R, const char *what, bs_error *err);
 /* Encoder layers with activations saved for bm_encoder_bwd: input in
  * m->cache[0].x [B,T,R], output in m->cache[depth].x.  train = dropout on
  * (cfg.dropout), else off.  Needs bm_workspace(m, >= B). */

@@ -601,13 +601,14 @@ int bs_brainmass_tensor_find(const bs_brainmass *m, const char *name, bs_brainma
     return -1;
 }
 
-int bm_check_finite(const float *x, size_t n, const char *what, bs_error *err)
+int bm_check_finite(const float *x, int64_t n, int R, const char *what, bs_error *err)
 {
-    for (size_t i = 0; i < n; i++)
+    const size_t rr = (size_t)R * R, total = (size_t)n * rr;
+    for (size_t i = 0; i < total; i++)
         if (!isfinite(x[i]))
             return bs_error_set(err, BS_ERR_NUMERIC,
-                                "brainmass: %s: non-finite value (%g) at element %zu; FC matrices "
-                                "must be finite (set NaN to 0 upstream)",
-                                what, (double)x[i], i);
+                                "brainmass: %s: matrix %zu, row %zu, column %zu is %s; FC matrices must be "
+                                "finite (set NaN to 0 upstream, as the reference does)",
+                                what, i / rr, i % rr / (size_t)R, i % (size_t)R, isnan(x[i]) ? "NaN" : "infinite");
     return BS_OK;
 }
