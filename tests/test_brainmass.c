@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "brainstage/brainmass.h"
+#include "brainstage/nn.h"
 #include "brainstage/plugin.h"
 #include "brainstage/rng.h"
 #include "brainstage/safetensors.h"
@@ -243,6 +244,19 @@ static void test_determinism(void)
         CHECK(la.total == lb.total, "step %d: losses differ %g %g", s, la.total, lb.total);
         bs_brainmass_apply_update(a, 1e-3, 5e-5, 1.0);
         bs_brainmass_apply_update(b, 1e-3, 5e-5, 1.0);
+    }
+    /* eval mode splits samples in fixed chunks whatever the thread count:
+     * embeddings are bit-identical for 1 and 2 threads (7 samples: a tail chunk) */
+    {
+        float fc[7 * 144], e1[7 * 96], e2[7 * 96];
+        random_fc(fc, 7, 12, 5);
+        int prev = nn_get_num_threads();
+        nn_set_num_threads(1);
+        CHECK(!bs_brainmass_embed(a, fc, 7, e1, &e), "%s", e.message);
+        nn_set_num_threads(2);
+        CHECK(!bs_brainmass_embed(a, fc, 7, e2, &e), "%s", e.message);
+        nn_set_num_threads(prev);
+        CHECK(!memcmp(e1, e2, sizeof e1), "embedding depends on the thread count");
     }
     bs_brainmass_tensor ta, tb;
     bs_brainmass_tensor_find(a, "online_network.attention_list.0.linear1.weight", &ta);
