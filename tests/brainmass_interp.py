@@ -26,6 +26,7 @@ except ImportError as exc:  # pragma: no cover
     print(f"skip: {exc}")
     sys.exit(1 if os.environ.get("BRAINSTAGE_REQUIRE_PYTHON") == "1" else 77)
 
+import brainmass_golden as golden
 import brainmass_ref as ref
 import brainmass_st as st
 
@@ -34,17 +35,11 @@ N = 5
 
 
 def close(name, got, want, atol, rtol, failures):
-    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
-    if got.shape != want.shape:
-        failures.append(f"{name}: shape {got.shape}, expected {want.shape}")
-        return
-    excess = np.abs(got - want) - (atol + rtol * np.abs(want))
-    worst = float(np.max(np.abs(got - want)))
-    if np.max(excess) > 0:
-        i = int(np.argmax(excess))
-        failures.append(f"{name}: |diff| {worst:.3g} exceeds atol {atol} + rtol {rtol}*|ref| at flat "
-                        f"index {i} (got {got.flat[i]:.7g}, want {want.flat[i]:.7g})")
-    print(f"  {name:16} max |C - torch| {worst:.3g} (atol {atol} + rtol {rtol}*|ref|)")
+    """The golden test's comparison, printing the worst difference."""
+    report = []
+    golden.close(name, got, want, atol, rtol, failures, report)
+    if report:
+        print(f"  {name:16} max |C - torch| {report[0][1]:.3g} (atol {atol} + rtol {rtol}*|ref|)")
 
 
 def torch_outputs(model, fc):

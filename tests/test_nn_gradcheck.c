@@ -391,53 +391,41 @@ static void attn_b(void *p, const double *dout)
     attn_ctx *c = p;
     nn_attention_backward_d(c->dq, c->dk, c->dv, dout, c->att, c->drop, c->q, c->k, c->v, &c->d);
 }
+/* Packed self-attention case: qkv [B,T,3C] with optional masks and dropout. */
+static void packed_attention_case(const char *name, int B, int T, int H, int hd, const float *amask,
+                                  const uint8_t *pad, float dropout, uint64_t seed, double scale)
+{
+    int C = H * hd;
+    size_t nqkv = (size_t)B * T * 3 * C, nout = (size_t)B * T * C, natt = (size_t)B * H * T * T;
+    attn_ctx *c = track(calloc(1, sizeof *c));
+    c->d = nn_attn_dims_packed(B, T, H, hd);
+    c->d.attn_mask = amask;
+    c->d.key_padding = pad;
+    c->d.dropout = dropout;
+    c->d.seed = seed;
+    double *qkv = rnd(nqkv, scale), *dqkv = zeros(nqkv);
+    c->q = qkv, c->k = qkv + C, c->v = qkv + 2 * C;
+    c->dq = dqkv, c->dk = dqkv + C, c->dv = dqkv + 2 * C;
+    c->out = zeros(nout), c->att = zeros(natt), c->drop = bytes(natt);
+    gc_case k = {name, {{"qkv", qkv, dqkv, nqkv}}, 1, c->out, nout, attn_f, attn_b, c};
+    run_case(&k);
+}
+
 static void check_attention(void)
 {
     /* packed self-attention with an additive mask, key padding and dropout */
-    int B = 2, T = 5, H = 2, hd = 3, C = H * hd;
-    size_t nqkv = (size_t)B * T * 3 * C, nout = (size_t)B * T * C;
     static float amask[25];
     for (int i = 0; i < 25; i++)
         amask[i] = (i % 6 == 0) ? -INFINITY : 0.1f * (float)(i % 4); /* -inf diagonal */
     static uint8_t pad[10] = {0, 0, 0, 0, 1, 0, 1, 0, 0, 0};
-    attn_ctx c;
-    memset(&c, 0, sizeof c);
-    c.d = nn_attn_dims_packed(B, T, H, hd);
-    c.d.attn_mask = amask;
-    c.d.key_padding = pad;
-    c.d.dropout = 0.2f;
-    c.d.seed = 99;
-    double *qkv = rnd(nqkv, 1.5), *dqkv = zeros(nqkv);
-    c.q = qkv, c.k = qkv + C, c.v = qkv + 2 * C;
-    c.dq = dqkv, c.dk = dqkv + C, c.dv = dqkv + 2 * C;
-    c.out = zeros(nout), c.att = zeros((size_t)B * H * T * T), c.drop = bytes((size_t)B * H * T * T);
-    gc_case k = {"attention(packed,masks,dropout)", {{"qkv", qkv, dqkv, nqkv}}, 1, c.out, nout,
-                 attn_f, attn_b, &c};
-    run_case(&k);
+    packed_attention_case("attention(packed,masks,dropout)", 2, 5, 2, 3, amask, pad, 0.2f, 99, 1.5);
 
     /* sizes that take every path of the register-blocked kernels: several
      * key chunks plus a partial one (T = 19 keys, 8 doubles per vector),
      * row blocks plus a partial one, head dim 10 (not a vector multiple) */
-    {
-        int B2 = 2, T2 = 19, H2 = 2, hd2 = 10, C2 = H2 * hd2;
-        size_t nq2 = (size_t)B2 * T2 * 3 * C2, no2 = (size_t)B2 * T2 * C2;
-        static uint8_t pad2[38];
-        pad2[5] = pad2[19 + 18] = 1;
-        attn_ctx c2;
-        memset(&c2, 0, sizeof c2);
-        c2.d = nn_attn_dims_packed(B2, T2, H2, hd2);
-        c2.d.key_padding = pad2;
-        c2.d.dropout = 0.1f;
-        c2.d.seed = 5;
-        double *qkv2 = rnd(nq2, 1.0), *dqkv2 = zeros(nq2);
-        c2.q = qkv2, c2.k = qkv2 + C2, c2.v = qkv2 + 2 * C2;
-        c2.dq = dqkv2, c2.dk = dqkv2 + C2, c2.dv = dqkv2 + 2 * C2;
-        c2.out = zeros(no2), c2.att = zeros((size_t)B2 * H2 * T2 * T2);
-        c2.drop = bytes((size_t)B2 * H2 * T2 * T2);
-        gc_case kb = {"attention(T=19,hd=10,blocked)", {{"qkv", qkv2, dqkv2, nq2}}, 1, c2.out, no2,
-                      attn_f, attn_b, &c2};
-        run_case(&kb);
-    }
+    static uint8_t pad2[38];
+    pad2[5] = pad2[19 + 18] = 1;
+    packed_attention_case("attention(T=19,hd=10,blocked)", 2, 19, 2, 10, NULL, pad2, 0.1f, 5, 1.0);
 
     /* static graph: Q and K shared over the batch (batch stride 0), V per
      * sample, cross-attention shapes Tq != Tk */

@@ -154,6 +154,23 @@ static void zero(float *x, size_t n)
     memset(x, 0, n * sizeof(float));
 }
 
+/* Backward of y = LayerNorm(res + Drop(branch)) over n rows: d (zeroed
+ * here) receives the gradient of the LayerNorm input, which is the gradient
+ * of `res`; returns the gradient of the branch output (d itself, or tmp
+ * after the dropout). */
+static const float *ln_residual_bwd(float *d, float *tmp, const float *dy, const float *s, const float *mean,
+                                    const float *rstd, const float *gamma, float *dgamma, float *dbeta,
+                                    const uint8_t *mask, size_t n, int C, float p)
+{
+    zero(d, n * C);
+    nn_layernorm_backward(d, dgamma, dbeta, dy, s, mean, rstd, gamma, (int)n, C);
+    if (!(p > 0.0f))
+        return d;
+    zero(tmp, n * C);
+    nn_dropout_backward(tmp, d, mask, n * C, p);
+    return tmp;
+}
+
 /* Backward of layer l for samples [b0,b1): dY (rows of TMP(3)) holds the
  * gradient of the layer output on entry and of its input on return. */
 static void layer_bwd(bs_brainmass *m, const float *P, float *G, int l, int b0, int b1, int T)
@@ -169,30 +186,16 @@ static void layer_bwd(bs_brainmass *m, const float *P, float *G, int l, int b0, 
     float *du = TMP(1) + r0 * ffn, *dqkv = TMP(2) + r0 * 3 * d;
     const float *x = k->x + r0 * d, *ctx = k->ctx + r0 * d, *s1 = k->s1 + r0 * d;
     const float *h1 = k->h1 + r0 * d, *s2 = k->s2 + r0 * d, *u = k->u + r0 * ffn;
-    /* LayerNorm2: t4 = d s2 = d h1 (residual) = d Drop(FFN) */
-    zero(t4, nd);
-    nn_layernorm_backward(t4, G + o->n2_w, G + o->n2_b, dY, s2, k->mean2 + r0, k->rstd2 + r0,
-                          P + o->n2_w, (int)n, d);
-    const float *dffn = t4;
-    if (p > 0.0f) {
-        zero(t5, nd);
-        nn_dropout_backward(t5, t4, k->drop2 + r0 * d, nd, p);
-        dffn = t5;
-    }
+    /* LayerNorm2: t4 = d s2 = d h1 (residual); dffn = d FFN output */
+    const float *dffn = ln_residual_bwd(t4, t5, dY, s2, k->mean2 + r0, k->rstd2 + r0, P + o->n2_w, G + o->n2_w,
+                                        G + o->n2_b, k->drop2 ? k->drop2 + r0 * d : NULL, n, d, p);
     zero(du, n * ffn);
     nn_linear_backward(du, G + o->l2_w, G + o->l2_b, dffn, u, P + o->l2_w, (int)n, ffn, d);
     nn_relu_dropout_backward(du, du, u, n * ffn, p); /* in place */
     nn_linear_backward(t4, G + o->l1_w, G + o->l1_b, du, h1, P + o->l1_w, (int)n, d, ffn);
-    /* LayerNorm1: dY = d s1 = dx (residual) = d Drop(attention) */
-    zero(dY, nd);
-    nn_layernorm_backward(dY, G + o->n1_w, G + o->n1_b, t4, s1, k->mean1 + r0, k->rstd1 + r0,
-                          P + o->n1_w, (int)n, d);
-    const float *dattn = dY;
-    if (p > 0.0f) {
-        zero(t5, nd);
-        nn_dropout_backward(t5, dY, k->drop1 + r0 * d, nd, p);
-        dattn = t5;
-    }
+    /* LayerNorm1: dY = d s1 = dx (residual); dattn = d attention output */
+    const float *dattn = ln_residual_bwd(dY, t5, t4, s1, k->mean1 + r0, k->rstd1 + r0, P + o->n1_w, G + o->n1_w,
+                                         G + o->n1_b, k->drop1 ? k->drop1 + r0 * d : NULL, n, d, p);
     zero(t4, nd);
     nn_linear_backward(t4, G + o->out_w, G + o->out_b, dattn, ctx, P + o->out_w, (int)n, d, d);
     zero(dqkv, n * 3 * d);
