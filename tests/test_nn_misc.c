@@ -403,6 +403,47 @@ static void test_attention_float_vs_double(void)
     free(qkv), free(out), free(att), free(qkv_d), free(out_d), free(att_d), free(amask);
 }
 
+/* Inference without probabilities (att = NULL) takes the queries-along-lanes
+ * kernel; it must agree with the row kernel that stores att: in double to
+ * 1e-12 (both exact up to rounding), in float within 1e-6 + 1e-5*|ref| (the
+ * sums run in different orders).  T = 37 gives two full query blocks of 16
+ * floats and a partial one; one sample has every key padded (zero output). */
+static void test_attention_eval_path(void)
+{
+    enum { B = 2, T = 37, H = 3, hd = 10, C = H * hd };
+    size_t nqkv = (size_t)B * T * 3 * C, nout = (size_t)B * T * C, natt = (size_t)B * H * T * T;
+    float *qkv = malloc(nqkv * sizeof(float)), *o1 = malloc(nout * sizeof(float)), *o2 = malloc(nout * sizeof(float));
+    float *att = malloc(natt * sizeof(float));
+    double *qd = malloc(nqkv * sizeof(double)), *d1 = malloc(nout * sizeof(double)), *d2 = malloc(nout * sizeof(double));
+    double *attd = malloc(natt * sizeof(double));
+    uint8_t pad[B * T] = {0};
+    pad[3] = pad[20] = pad[36] = 1;
+    for (int s = 0; s < T; s++)
+        pad[T + s] = 1;
+    bs_rng *rng = bs_rng_new(21);
+    for (size_t i = 0; i < nqkv; i++)
+        qd[i] = qkv[i] = (float)(4 * bs_rng_uniform(rng) - 2);
+    bs_rng_free(rng);
+    nn_attn_dims d = nn_attn_dims_packed(B, T, H, hd);
+    d.key_padding = pad;
+    nn_attention_forward(o1, att, NULL, qkv, qkv + C, qkv + 2 * C, &d);
+    nn_attention_forward(o2, NULL, NULL, qkv, qkv + C, qkv + 2 * C, &d);
+    nn_attention_forward_d(d1, attd, NULL, qd, qd + C, qd + 2 * C, &d);
+    nn_attention_forward_d(d2, NULL, NULL, qd, qd + C, qd + 2 * C, &d);
+    double wf = 0, wd = 0;
+    int zero = 1;
+    for (size_t i = 0; i < nout; i++) {
+        wf = fmax(wf, fabs(o1[i] - o2[i]) / (1e-6 + 1e-5 * fabs(o1[i])));
+        wd = fmax(wd, fabs(d1[i] - d2[i]));
+        if (i >= nout / 2)
+            zero &= o2[i] == 0.0f && d2[i] == 0.0;
+    }
+    CHECK(wf <= 1.0, "eval attention kernel vs row kernel (float): %.2fx the tolerance", wf);
+    CHECK(wd < 1e-12, "eval attention kernel vs row kernel (double): %g", wd);
+    CHECK(zero, "eval attention: a sample with every key padded must give zeros");
+    free(qkv), free(o1), free(o2), free(att), free(qd), free(d1), free(d2), free(attd);
+}
+
 /* A two-layer MLP computed in hidden-column blocks with nn_linear_forward_ld
  * (strided weight block, accumulate) equals the plain computation (double,
  * so any indexing error shows far above rounding). */
@@ -448,6 +489,7 @@ int main(void)
     test_all_masked_row();
     test_attention_float_vs_double();
     test_blocked_linear();
+    test_attention_eval_path();
     rmdir(dir);
     if (failures) {
         printf("%d check(s) FAILED\n", failures);

@@ -15,7 +15,21 @@ import subprocess
 import sys
 import time
 
-import torch
+
+def early_threads():
+    """--threads, read before torch loads: OpenBLAS (torch's GEMMs) reads
+    OPENBLAS_NUM_THREADS once, at load time."""
+    for i, a in enumerate(sys.argv):
+        if a == "--threads" and i + 1 < len(sys.argv):
+            return sys.argv[i + 1]
+        if a.startswith("--threads="):
+            return a.split("=", 1)[1]
+    return "2"
+
+
+os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = early_threads()
+
+import torch  # noqa: E402
 
 
 def median_ms(fn, reps):

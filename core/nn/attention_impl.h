@@ -344,17 +344,125 @@ NN_HOT static void FN(attn_forward_pair)(real *out, real *att, uint8_t *drop, co
     }
 }
 
+/* ---- eval fast path: no probabilities kept, no dropout, no additive mask.
+ * Here the QUERIES go along the vector lanes (VL queries per block): the
+ * scores of one key for VL queries are one vector, so the softmax over keys
+ * is lane-wise (no horizontal reductions), K and V are read in place (no
+ * transposed copies) and no lane is wasted on a head dim that is not a
+ * multiple of VL.  Only the probabilities would need a transpose to be
+ * stored, hence the row-layout kernel above whenever att is wanted. */
+
+/* st[s][lanes] = sum_j k[s][j] * qt[j][lanes] for W consecutive keys. */
+static inline __attribute__((always_inline)) void FN(eval_scores)(real *st, const real *qt, const real *kb,
+                                                                  long k_ts, int s0, int hd, const int W)
+{
+    FN(vreal) acc[8];
+    memset(acc, 0, sizeof acc);
+    for (int j = 0; j < hd; j++) {
+        FN(vreal) qv = FN(vld)(qt + (size_t)j * VL);
+#pragma GCC unroll 8
+        for (int w = 0; w < W; w++)
+            acc[w] += kb[(size_t)(s0 + w) * k_ts + j] * qv;
+    }
+#pragma GCC unroll 8
+    for (int w = 0; w < W; w++)
+        FN(vst)(st + (size_t)(s0 + w) * VL, acc[w]);
+}
+
+/* ot[j][lanes] = inv * sum_s v[s][j] * st[s][lanes] for W consecutive dims. */
+static inline __attribute__((always_inline)) void FN(eval_pv)(real *ot, const real *st, const real *vb, long v_ts,
+                                                              int Tk, int j0, FN(vreal) inv, const int W)
+{
+    FN(vreal) acc[8];
+    memset(acc, 0, sizeof acc);
+    for (int s = 0; s < Tk; s++) {
+        FN(vreal) pv = FN(vld)(st + (size_t)s * VL);
+        const real *vr = vb + (size_t)s * v_ts + j0;
+#pragma GCC unroll 8
+        for (int w = 0; w < W; w++)
+            acc[w] += vr[w] * pv;
+    }
+#pragma GCC unroll 8
+    for (int w = 0; w < W; w++)
+        FN(vst)(ot + (size_t)(j0 + w) * VL, acc[w] * inv);
+}
+
+/* scratch: QT [hd][VL], ST [Tk][VL], OT [hd][VL] */
+NN_HOT static void FN(attn_forward_pair_eval)(real *out, const real *q, const real *k, const real *v,
+                                              const nn_attn_dims *d, int b, int h, real *scratch)
+{
+    const int Tq = d->Tq, Tk = d->Tk, hd = d->hd;
+    const real scale = FN(attn_scale)(d);
+    const size_t hoff = (size_t)h * hd;
+    const uint8_t *pad = d->key_padding ? d->key_padding + (size_t)b * Tk : NULL;
+    const real *qb = q + (size_t)b * d->q_bs + hoff, *kb = k + (size_t)b * d->k_bs + hoff;
+    const real *vb = v + (size_t)b * d->v_bs + hoff;
+    real *ob = out + (size_t)b * d->o_bs + hoff;
+    real *QT = scratch, *ST = QT + (size_t)hd * VL, *OT = ST + (size_t)Tk * VL;
+    int alive = 0;
+    for (int s = 0; s < Tk; s++)
+        alive |= !pad || !pad[s];
+    for (int t0 = 0; t0 < Tq; t0 += VL) {
+        const int nq = Tq - t0 < VL ? Tq - t0 : VL;
+        if (!alive) { /* every key masked: zero rows, as in the row kernel */
+            for (int i = 0; i < nq; i++)
+                memset(ob + (size_t)(t0 + i) * d->o_ts, 0, sizeof(real) * (size_t)hd);
+            continue;
+        }
+        for (int j = 0; j < hd; j++)
+            for (int i = 0; i < VL; i++)
+                QT[(size_t)j * VL + i] = i < nq ? qb[(size_t)(t0 + i) * d->q_ts + j] * scale : 0;
+        int s = 0;
+        for (; s + 8 <= Tk; s += 8)
+            FN(eval_scores)(ST, QT, kb, d->k_ts, s, hd, 8);
+        for (; s < Tk; s++)
+            FN(eval_scores)(ST, QT, kb, d->k_ts, s, hd, 1);
+        FN(vreal) vmx = (FN(vreal)){0} - INFINITY;
+        for (s = 0; s < Tk; s++) {
+            if (pad && pad[s])
+                FN(vst)(ST + (size_t)s * VL, (FN(vreal)){0} - INFINITY);
+            else
+                vmx = FN(vmax)(vmx, FN(vld)(ST + (size_t)s * VL));
+        }
+        FN(vreal) vsum = {0};
+        for (s = 0; s < Tk; s++) {
+            FN(vreal) e = FN(vexp_neg)(FN(vld)(ST + (size_t)s * VL) - vmx);
+            FN(vst)(ST + (size_t)s * VL, e);
+            vsum += e;
+        }
+        const FN(vreal) inv = 1 / vsum;
+        int j = 0;
+        for (; j + 8 <= hd; j += 8)
+            FN(eval_pv)(OT, ST, vb, d->v_ts, Tk, j, inv, 8);
+        for (; j + 2 <= hd; j += 2)
+            FN(eval_pv)(OT, ST, vb, d->v_ts, Tk, j, inv, 2);
+        for (; j < hd; j++)
+            FN(eval_pv)(OT, ST, vb, d->v_ts, Tk, j, inv, 1);
+        for (int i = 0; i < nq; i++) {
+            real *ot = ob + (size_t)(t0 + i) * d->o_ts;
+            for (j = 0; j < hd; j++)
+                ot[j] = OT[(size_t)j * VL + i];
+        }
+    }
+}
+
 void FN(nn_attention_forward)(real *out, real *att, uint8_t *drop, const real *q,
                               const real *k, const real *v, const nn_attn_dims *d)
 {
     int B = d->B, H = d->H, npair = B * H;
     size_t work = (size_t)npair * d->Tq * d->Tk * d->hd;
+    const int eval = !att && !(d->dropout > 0) && !d->attn_mask;
+    size_t nscratch = eval ? ((size_t)2 * d->hd + d->Tk) * VL : FN(fwd_scratch)(d);
 #pragma omp parallel if (work > NN_PAR_MIN)
     {
-        real *scratch = bs_alloc_aligned(sizeof(real) * FN(fwd_scratch)(d));
+        real *scratch = bs_alloc_aligned(sizeof(real) * nscratch);
 #pragma omp for schedule(static)
-        for (int ph = 0; ph < npair; ph++)
-            FN(attn_forward_pair)(out, att, drop, q, k, v, d, ph / H, ph % H, scratch);
+        for (int ph = 0; ph < npair; ph++) {
+            if (eval)
+                FN(attn_forward_pair_eval)(out, q, k, v, d, ph / H, ph % H, scratch);
+            else
+                FN(attn_forward_pair)(out, att, drop, q, k, v, d, ph / H, ph % H, scratch);
+        }
         free(scratch);
     }
 }
