@@ -42,6 +42,11 @@ void bm_blas_restore(int prev)
         openblas_set_num_threads(prev);
 }
 
+uint64_t bm_key(uint64_t a, uint64_t b)
+{
+    return bs_splitmix64(a ^ bs_splitmix64(b + 0x9e3779b97f4a7c15ull));
+}
+
 uint64_t bm_seed(uint64_t key, int l, int site, int b)
 {
     return nn_seed_mix(key, (uint64_t)l * 8 + (uint64_t)site, (uint64_t)b);

@@ -272,7 +272,7 @@ static int compute_grads(bs_brainmass *m, const float *view1, const float *view2
     if (batch < 2)
         return bs_error_set(err, BS_ERR_USAGE,
                             "brainmass: training batch=%d: BatchNorm needs at least 2 samples", batch);
-    if (bm_check_finite(view1, batch, R, "view 1", err) || bm_check_finite(view2, batch, R, "view 2", err))
+    if (bm_check_finite_fc(view1, batch, R, "view 1", err) || bm_check_finite_fc(view2, batch, R, "view 2", err))
         return err ? err->code : BS_ERR_NUMERIC;
     if (bm_workspace(m, batch, err) || bm_infer_workspace(m, err))
         return err ? err->code : BS_ERR_NOMEM;
@@ -330,7 +330,7 @@ static int eval_impl(bs_brainmass *m, const float *fc, int64_t n, float *emb, fl
     const size_t rr = (size_t)R * R, att_per = (size_t)L * (att_mean ? 1 : H) * rr;
     if (n <= 0)
         return BS_OK;
-    if (bm_check_finite(fc, n, R, "FC input", err))
+    if (bm_check_finite_fc(fc, n, R, "FC input", err))
         return err ? err->code : BS_ERR_NUMERIC;
     if (bm_infer_workspace(m, err))
         return err ? err->code : BS_ERR_NOMEM;

@@ -133,12 +133,16 @@ void bm_blas_restore(int prev);
 /* Seed of dropout site `site` of layer `l` for sample `b` (independent of
  * how samples are split between threads). */
 uint64_t bm_seed(uint64_t key, int l, int site, int b);
+/* Mixes two 64-bit values into a seed (splitmix64). */
+uint64_t bm_key(uint64_t a, uint64_t b);
 
 /* ---- model internals ---- */
 int bm_workspace(bs_brainmass *m, int batch, bs_error *err);
 int bm_infer_workspace(bs_brainmass *m, bs_error *err);
+/* Every one of n values finite, else an error naming the element. */
+int bm_check_finite(const float *x, size_t n, const char *what, bs_error *err);
 /* Every value of n R x R matrices finite, else an error naming matrix, row, column. */
-int bm_check_finite(const float *x, int64_t n, int R, const char *what, bs_error *err);
+int bm_check_finite_fc(const float *x, int64_t n, int R, const char *what, bs_error *err);
 /* Encoder layers with activations saved for bm_encoder_bwd: input in
  * m->cache[0].x [B,T,R], output in m->cache[depth].x.  train = dropout on
  * (cfg.dropout), else off.  Needs bm_workspace(m, >= B). */

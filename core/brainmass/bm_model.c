@@ -443,7 +443,6 @@ int bm_workspace(bs_brainmass *m, int batch, bs_error *err)
     const size_t F2 = (size_t)2 * c->feature_dim > 2 * E ? (size_t)2 * c->feature_dim : 2 * E;
     const size_t Fin = E > (size_t)c->feature_dim ? E : (size_t)c->feature_dim;
     const size_t att = (size_t)batch * c->heads * T * T;
-    const int drop = c->dropout > 0.0;
     m->cache = calloc((size_t)c->depth + 1, sizeof *m->cache);
     if (!m->cache)
         goto nomem;
@@ -463,8 +462,9 @@ int bm_workspace(bs_brainmass *m, int batch, bs_error *err)
         k->u = bs_alloc_floats(N * (size_t)c->ffn);
         if (!k->qkv || !k->prob || !k->ctx || !k->s1 || !k->h1 || !k->s2 || !k->mean1 || !k->u)
             goto nomem;
-        if (drop && (!(k->adrop = alloc_bytes(att)) || !(k->drop1 = alloc_bytes(N * d)) ||
-                     !(k->drop2 = alloc_bytes(N * d))))
+        /* masks even when cfg.dropout is 0: a caller may raise the dropout
+         * for a pass (fine-tuning does) */
+        if (!(k->adrop = alloc_bytes(att)) || !(k->drop1 = alloc_bytes(N * d)) || !(k->drop2 = alloc_bytes(N * d)))
             goto nomem;
         k->rstd1 = k->mean1 + N;
         k->mean2 = k->mean1 + 2 * N;
@@ -601,7 +601,18 @@ int bs_brainmass_tensor_find(const bs_brainmass *m, const char *name, bs_brainma
     return -1;
 }
 
-int bm_check_finite(const float *x, int64_t n, int R, const char *what, bs_error *err)
+int bm_check_finite(const float *x, size_t n, const char *what, bs_error *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]))
+            return bs_error_set(err, BS_ERR_NUMERIC,
+                                "brainmass: %s: non-finite value (%g) at element %zu; FC matrices "
+                                "must be finite (set NaN to 0 upstream)",
+                                what, (double)x[i], i);
+    return BS_OK;
+}
+
+int bm_check_finite_fc(const float *x, int64_t n, int R, const char *what, bs_error *err)
 {
     const size_t rr = (size_t)R * R, total = (size_t)n * rr;
     for (size_t i = 0; i < total; i++)
