@@ -70,6 +70,19 @@ static int team_size(void)
 #endif
 }
 
+/* Threads for a region: the caller's current OpenMP setting, at most the
+ * number the workspace was sized for. */
+static int team_for(int allocated)
+{
+#ifdef _OPENMP
+    int t = omp_get_max_threads();
+    return t < allocated ? t : (allocated > 0 ? allocated : 1);
+#else
+    (void)allocated;
+    return 1;
+#endif
+}
+
 /* Contiguous block of samples [*b0, *b1) of this thread. */
 static void my_samples(int B, int *b0, int *b1)
 {
@@ -141,7 +154,7 @@ void bm_encoder_fwd(bs_brainmass *m, const float *P, float *unused, int B, int T
     const float p = train ? (float)m->cfg.dropout : 0.0f;
     m->enc_p = p;
     int prev = bm_blas_single();
-#pragma omp parallel num_threads(m->ws_threads)
+#pragma omp parallel num_threads(team_for(m->ws_threads))
     {
         int b0, b1;
         my_samples(B, &b0, &b1);
@@ -223,7 +236,7 @@ void bm_encoder_bwd(bs_brainmass *m, const float *P, float *G, float *unused, in
     const size_t ne = m->enc_end;
     int prev = bm_blas_single();
     int used = 1;
-#pragma omp parallel num_threads(m->ws_threads)
+#pragma omp parallel num_threads(team_for(m->ws_threads))
     {
         int t = thread_id(), b0, b1;
         my_samples(B, &b0, &b1);
@@ -238,7 +251,7 @@ void bm_encoder_bwd(bs_brainmass *m, const float *P, float *G, float *unused, in
     }
     /* fixed order over threads for every element */
     if (used > 1) {
-#pragma omp parallel for schedule(static) num_threads(m->ws_threads)
+#pragma omp parallel for schedule(static) num_threads(team_for(m->ws_threads))
         for (size_t i = 0; i < ne; i++) {
             float s = G[i];
             for (int t = 1; t < used; t++)
@@ -305,7 +318,7 @@ void bm_encoder_infer(bs_brainmass *m, const float *P, const float *in, float *o
 {
     const int nchunk = (B + BM_INFER_CHUNK - 1) / BM_INFER_CHUNK;
     int prev = bm_blas_single();
-#pragma omp parallel num_threads(m->iws_threads)
+#pragma omp parallel num_threads(team_for(m->iws_threads))
     {
         bm_infer_ws *w = &m->iws[thread_id()];
 #pragma omp for schedule(dynamic, 1)
