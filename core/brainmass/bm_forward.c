@@ -174,10 +174,10 @@ static double masked_pass(bs_brainmass *m, const float *v, const int32_t *idx, i
     const float slope = (float)c->leaky_slope;
     float *P = m->params, *G = m->grads;
     uint64_t key = pass_key(m, pass);
-    uint8_t *masked = calloc((size_t)B * R, 1);
-    int32_t *rows = malloc(sizeof(int32_t) * (size_t)M * 3), *src_rows = rows + M, *targets = rows + 2 * M;
-    float *lg = malloc(sizeof(float) * (size_t)M * mk * 3), *probs = lg + (size_t)M * mk,
-          *dlg = lg + (size_t)2 * M * mk;
+    uint8_t *masked = m->ws_masked;
+    int32_t *rows = m->ws_rows, *src_rows = rows + M, *targets = rows + 2 * M;
+    float *lg = m->ws_logits, *probs = lg + (size_t)M * mk, *dlg = lg + (size_t)2 * M * mk;
+    memset(masked, 0, (size_t)B * R);
     for (int b = 0; b < B; b++)
         for (int i = 0; i < mk; i++) {
             int r = b * mk + i, roi = idx[r];
@@ -228,9 +228,6 @@ static double masked_pass(bs_brainmass *m, const float *v, const int32_t *idx, i
     for (int b = 0; b < B; b++)
         nn_mask_token_backward(NULL, G + m->mask_embed, dY + ((size_t)b * T + 2) * d,
                                masked + (size_t)b * R, R, d);
-    free(masked);
-    free(rows);
-    free(lg);
     return loss;
 }
 

@@ -108,6 +108,11 @@ struct bs_brainmass {
     float *ws_tmp[BM_N_TMP];
     size_t ws_tmp_n[BM_N_TMP];
     bm_head_cache hc_g, hc_pred;
+    /* masked-ROI passes: mask flags [B*R], row indices [3*B*mk], logits,
+     * probabilities and their gradient [3*B*mk*mk] (mk = larger mask count) */
+    uint8_t *ws_masked;
+    int32_t *ws_rows;
+    float *ws_logits;
     /* encoder threading: layer tensors occupy [0, enc_end) of a parameter
      * block; threads 1.. of the backward accumulate into gpriv[t-1] */
     size_t enc_end;

@@ -380,6 +380,12 @@ static void free_workspace(bs_brainmass *m)
         bs_free(hcs[i]->r);
         memset(hcs[i], 0, sizeof *hcs[i]);
     }
+    bs_free(m->ws_masked);
+    bs_free(m->ws_rows);
+    bs_free(m->ws_logits);
+    m->ws_masked = NULL;
+    m->ws_rows = NULL;
+    m->ws_logits = NULL;
     for (int t = 0; m->gpriv && t < m->ws_threads - 1; t++)
         bs_free(m->gpriv[t]);
     free(m->gpriv);
@@ -491,6 +497,11 @@ int bm_workspace(bs_brainmass *m, int batch, bs_error *err)
             goto nomem;
         hcs[i]->rstd = hcs[i]->mean + F2;
     }
+    m->ws_masked = alloc_bytes((size_t)batch * c->rois);
+    m->ws_rows = bs_alloc_aligned(sizeof(int32_t) * 3 * (size_t)batch * mk);
+    m->ws_logits = bs_alloc_floats(3 * (size_t)batch * mk * mk);
+    if (!m->ws_masked || !m->ws_rows || !m->ws_logits)
+        goto nomem;
     m->ws_threads = nt;
     m->gpriv = calloc((size_t)nt, sizeof *m->gpriv);
     if (!m->gpriv)
