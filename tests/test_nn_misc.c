@@ -364,7 +364,7 @@ static void test_all_masked_row(void)
     CHECK(finite, "fully masked rows must give zeros");
 }
 
-/* float attention (vectorised exp, AVX2 clone where available) against its
+/* float attention (vector exp, the ISA clone this machine picks) against its
  * double twin on a size with vector bodies and remainders: T = 77 */
 static void test_attention_float_vs_double(void)
 {

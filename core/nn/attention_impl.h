@@ -94,7 +94,10 @@ static inline __attribute__((always_inline)) FN(vreal) FN(vexp_neg)(FN(vreal) x)
     return x;
 }
 #else
-/* nn_expf_neg on a whole vector (same reduction and polynomial). */
+/* exp(x) for x <= 0 on a whole vector (the softmax arguments are shifted by
+ * the row maximum): Cody-Waite range reduction and the degree-6 polynomial
+ * of Cephes' expf, relative error about 2e-7, exactly 0 below -87 (so
+ * -inf, a masked key, gives 0). */
 typedef int32_t vint_f __attribute__((vector_size(NN_VBYTES)));
 static inline __attribute__((always_inline)) vint_f vsel_f(vint_f m, vint_f a, vint_f b)
 {

@@ -48,33 +48,6 @@ static inline double nn_hash_uniform(uint64_t seed, uint64_t index)
     return (double)(h >> 11) * 0x1.0p-53;
 }
 
-/* exp(x) for x <= 0 in float, written so that `omp simd` loops vectorise it
- * (libm's expf is a scalar call): Cody-Waite range reduction and a degree-6
- * polynomial (the classic Cephes coefficients); relative error about
- * 2e-7, exact 0 below -87.  Used by the attention softmax, whose arguments
- * are already shifted by the row maximum. */
-#pragma omp declare simd notinbranch
-static inline float nn_expf_neg(float x)
-{
-    const float log2e = 1.44269504088896341f, c1 = 0.693359375f, c2 = -2.12194440e-4f;
-    const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
-    float xc = x < -87.0f ? -87.0f : x;
-    float fx = (xc * log2e + magic) - magic;
-    float r = xc - fx * c1 - fx * c2;
-    float y = 1.9875691500e-4f;
-    y = y * r + 1.3981999507e-3f;
-    y = y * r + 8.3334519073e-3f;
-    y = y * r + 4.1665795894e-2f;
-    y = y * r + 1.6666665459e-1f;
-    y = y * r + 5.0000001201e-1f;
-    y = y * r * r + r + 1.0f;
-    int32_t bits = ((int32_t)fx + 127) << 23;
-    float pow2;
-    memcpy(&pow2, &bits, sizeof pow2);
-    float res = y * pow2;
-    return x < -87.0f ? 0.0f : res;
-}
-
 /* Keep test of inverted dropout on integers: nn_hash_uniform(seed, i) >= p
  * holds exactly when the 53 hashed bits are >= ceil(p * 2^53) (both sides
  * are exact in double), so this gives the same masks as the double compare
