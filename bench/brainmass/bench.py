@@ -17,21 +17,11 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tests"))
+sys.path.insert(0, os.path.join(HERE, "..", "nn"))
 
+import torch_threads  # noqa: E402
 
-def early_threads():
-    """--threads, read before torch loads: OpenBLAS (which torch calls for its
-    GEMMs) reads OPENBLAS_NUM_THREADS once, at load time, so it must be set
-    here for the torch side to use the same thread count as the C side."""
-    for i, a in enumerate(sys.argv):
-        if a == "--threads" and i + 1 < len(sys.argv):
-            return sys.argv[i + 1]
-        if a.startswith("--threads="):
-            return a.split("=", 1)[1]
-    return "2"
-
-
-os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = early_threads()
+torch_threads.set_from_argv()  # before torch loads OpenBLAS
 
 import torch  # noqa: E402
 

@@ -15,19 +15,11 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-def early_threads():
-    """--threads, read before torch loads: OpenBLAS (torch's GEMMs) reads
-    OPENBLAS_NUM_THREADS once, at load time."""
-    for i, a in enumerate(sys.argv):
-        if a == "--threads" and i + 1 < len(sys.argv):
-            return sys.argv[i + 1]
-        if a.startswith("--threads="):
-            return a.split("=", 1)[1]
-    return "2"
+import torch_threads  # noqa: E402
 
-
-os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = early_threads()
+torch_threads.set_from_argv()  # before torch loads OpenBLAS
 
 import torch  # noqa: E402
 
