@@ -24,8 +24,9 @@ EXTRA_DIST += tests/brainmass_golden.py tests/brainmass_ref.py tests/brainmass_s
 check_PROGRAMS += bench/brainmass/bench_brainmass
 bench_brainmass_bench_brainmass_LDADD = $(tests_ldadd)
 EXTRA_DIST += bench/brainmass/bench.py
-bench-brainmass: bench/brainmass/bench_brainmass$(EXEEXT)
-	$(PYTHON) $(srcdir)/bench/brainmass/bench.py --c-bench bench/brainmass/bench_brainmass$(EXEEXT)
+# $(BLAS_KERNELS_ENV) (Makefile.am) gives both sides the CLI's OpenBLAS kernels.
+bench-brainmass: bench/brainmass/bench_brainmass$(EXEEXT) brainstage$(EXEEXT)
+	$(BLAS_KERNELS_ENV) $(PYTHON) $(srcdir)/bench/brainmass/bench.py --c-bench bench/brainmass/bench_brainmass$(EXEEXT)
 .PHONY: bench-brainmass
 
 pkglib_LTLIBRARIES += plugins/brainmass.la
