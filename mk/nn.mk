@@ -38,7 +38,7 @@ EXTRA_DIST += tests/nn_golden.py
 check_PROGRAMS += bench/nn/bench_nn
 bench_nn_bench_nn_SOURCES = bench/nn/bench_nn.c
 bench_nn_bench_nn_LDADD = $(tests_ldadd)
-EXTRA_DIST += bench/nn/bench_nn.py docs/nn.md
-bench-nn: bench/nn/bench_nn$(EXEEXT)
-	top_builddir='$(abs_top_builddir)' $(PYTHON) $(srcdir)/bench/nn/bench_nn.py --threads 2
+EXTRA_DIST += bench/nn/bench_nn.py bench/nn/torch_threads.py docs/nn.md
+bench-nn: bench/nn/bench_nn$(EXEEXT) brainstage$(EXEEXT)
+	$(BLAS_KERNELS_ENV) top_builddir='$(abs_top_builddir)' $(PYTHON) $(srcdir)/bench/nn/bench_nn.py --threads 2
 .PHONY: bench-nn

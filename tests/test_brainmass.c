@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "brainstage/brainmass.h"
+#include "brainstage/nn.h"
 #include "brainstage/plugin.h"
 #include "brainstage/rng.h"
 #include "brainstage/safetensors.h"
@@ -34,6 +35,16 @@ static const char *tmp(const char *name)
     k = (k + 1) % 4;
     snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
     return buf[k];
+}
+
+static void write_bytes(const char *path, const void *buf, size_t len)
+{
+    FILE *o = fopen(path, "wb");
+    if (o) {
+        if (fwrite(buf, 1, len, o) != len)
+            fprintf(stderr, "short write to %s\n", path);
+        fclose(o);
+    }
 }
 
 static void small_config(bs_brainmass_config *c)
@@ -113,8 +124,14 @@ static void test_checkpoint_and_bad_input(void)
     memcpy(bad, fc, sizeof bad);
     bad[12 * 12 + 5] = NAN;
     bs_error_clear(&e);
-    CHECK(bs_brainmass_embed(m, bad, N, emb2, &e) == BS_ERR_NUMERIC && strstr(e.message, "non-finite"),
+    CHECK(bs_brainmass_embed(m, bad, N, emb2, &e) == BS_ERR_NUMERIC &&
+              strstr(e.message, "matrix 1, row 0, column 5 is NaN"),
           "NaN input not rejected: %s", e.message);
+    bad[12 * 12 + 5] = INFINITY;
+    bs_error_clear(&e);
+    CHECK(bs_brainmass_embed(m, bad, N, emb2, &e) == BS_ERR_NUMERIC && strstr(e.message, "is infinite"),
+          "infinite input not rejected: %s", e.message);
+    bad[12 * 12 + 5] = NAN;
     bs_error_clear(&e);
     CHECK(bs_brainmass_compute_grads(m, bad, fc, N, NULL, NULL, NULL, &e) == BS_ERR_NUMERIC,
           "NaN view not rejected: %s", e.message);
@@ -153,16 +170,48 @@ static void test_checkpoint_and_bad_input(void)
     CHECK(!back && strstr(e.message, "dim_reduction.0.bias"), "bad readout bias: %s", e.message);
     bs_brainmass_free(back);
 
-    /* corrupted (truncated) file */
-    FILE *in = fopen(tmp("m.safetensors"), "rb"), *out = fopen(tmp("trunc.safetensors"), "wb");
-    char buf[1000];
-    size_t got = in ? fread(buf, 1, sizeof buf, in) : 0;
-    if (out)
-        fwrite(buf, 1, got, out);
-    if (in)
-        fclose(in);
-    if (out)
-        fclose(out);
+    /* NaN in a stored weight */
+    {
+        bs_brainmass_tensor t;
+        bs_brainmass_tensor_find(m, "online_network.attention_list.0.linear2.weight", &t);
+        float keep = t.data[7];
+        t.data[7] = NAN;
+        CHECK(!bs_brainmass_save(m, tmp("nan_w.safetensors"), &e), "save: %s", e.message);
+        t.data[7] = keep;
+        bs_error_clear(&e);
+        back = bs_brainmass_load(tmp("nan_w.safetensors"), BS_BRAINMASS_LOAD_INFERENCE, &e);
+        CHECK(!back && e.code == BS_ERR_DATA && strstr(e.message, "attention_list.0.linear2.weight") &&
+                  strstr(e.message, "element 7 is NaN"), "NaN weight: %s", e.message);
+        bs_brainmass_free(back);
+    }
+
+    /* corrupted header JSON and a cut data section */
+    {
+        FILE *f = fopen(tmp("m.safetensors"), "rb");
+        static unsigned char img[1 << 20];
+        size_t len = f ? fread(img, 1, sizeof img, f) : 0;
+        if (f)
+            fclose(f);
+        CHECK(len > 100 && len < sizeof img, "checkpoint size %zu", len);
+        unsigned char *q = memchr(img + 8, '"', len - 8);
+        if (q) {
+            *q = '#';
+            write_bytes(tmp("badjson.safetensors"), img, len);
+            *q = '"';
+        }
+        bs_error_clear(&e);
+        back = bs_brainmass_load(tmp("badjson.safetensors"), BS_BRAINMASS_LOAD_INFERENCE, &e);
+        CHECK(!back && e.code == BS_ERR_FORMAT && strstr(e.message, "badjson.safetensors") &&
+                  strstr(e.message, "JSON"), "corrupted header: %s", e.message);
+        bs_brainmass_free(back);
+        write_bytes(tmp("cut.safetensors"), img, len - 64);
+        bs_error_clear(&e);
+        back = bs_brainmass_load(tmp("cut.safetensors"), BS_BRAINMASS_LOAD_INFERENCE, &e);
+        CHECK(!back && e.code == BS_ERR_FORMAT && strstr(e.message, "data section"), "cut data: %s", e.message);
+        bs_brainmass_free(back);
+        /* truncated inside the header */
+        write_bytes(tmp("trunc.safetensors"), img, 1000);
+    }
     bs_error_clear(&e);
     back = bs_brainmass_load(tmp("trunc.safetensors"), BS_BRAINMASS_LOAD_INFERENCE, &e);
     CHECK(!back && e.code != BS_OK, "truncated file accepted");
@@ -188,6 +237,19 @@ static void test_determinism(void)
         CHECK(la.total == lb.total, "step %d: losses differ %g %g", s, la.total, lb.total);
         bs_brainmass_apply_update(a, 1e-3, 5e-5, 1.0);
         bs_brainmass_apply_update(b, 1e-3, 5e-5, 1.0);
+    }
+    /* eval mode splits samples in fixed chunks whatever the thread count:
+     * embeddings are bit-identical for 1 and 2 threads (7 samples: a tail chunk) */
+    {
+        float fc[7 * 144], e1[7 * 96], e2[7 * 96];
+        random_fc(fc, 7, 12, 5);
+        int prev = nn_get_num_threads();
+        nn_set_num_threads(1);
+        CHECK(!bs_brainmass_embed(a, fc, 7, e1, &e), "%s", e.message);
+        nn_set_num_threads(2);
+        CHECK(!bs_brainmass_embed(a, fc, 7, e2, &e), "%s", e.message);
+        nn_set_num_threads(prev);
+        CHECK(!memcmp(e1, e2, sizeof e1), "embedding depends on the thread count");
     }
     bs_brainmass_tensor ta, tb;
     bs_brainmass_tensor_find(a, "online_network.attention_list.0.linear1.weight", &ta);
@@ -297,7 +359,9 @@ static void test_plugin(void)
     CHECK(p && !strcmp(p->name, "brainmass"), "plugin descriptor");
     if (!p)
         return;
-    struct { const char *weights; } cfg = {tmp("m.safetensors")};
+    CHECK(p->n_outputs == 3 && !strcmp(p->outputs[1].name, "tokens") && !strcmp(p->outputs[2].name, "attention"),
+          "plugin outputs");
+    struct { const char *weights, *attention; } cfg = {tmp("m.safetensors"), "none"};
     bs_host host = {sizeof host, 1, 1, 1, "bm"};
     bs_error e = {0};
     void *self = p->create(&cfg, &host, &e);
@@ -306,21 +370,34 @@ static void test_plugin(void)
         return;
     bs_tensor *t = bs_tensor_new_3d(2, 12, 12, &e);
     random_fc(t->data, 2, 12, 11);
-    bs_data *in = bs_data_new(BS_PORT_MATRIX_BATCH, t, &e), *out = NULL;
+    bs_data *in = bs_data_new(BS_PORT_MATRIX_BATCH, t, &e), *out[3] = {0};
     bs_data_set_attr(in, "entities", "sub-01", &e);
-    CHECK(!p->process(self, &in, &out, &e), "process: %s", e.message);
-    CHECK(out && out->tensor->shape[0] == 2 && out->tensor->shape[1] == 96, "embedding shape");
-    CHECK(out && !strcmp(bs_data_get_attr(out, "entities"), "sub-01"), "attributes copied");
-    bs_data_free(out);
+    CHECK(!p->process(self, &in, out, &e), "process: %s", e.message);
+    CHECK(out[0] && out[0]->tensor->shape[0] == 2 && out[0]->tensor->shape[1] == 96, "embedding shape");
+    CHECK(out[0] && !strcmp(bs_data_get_attr(out[0], "entities"), "sub-01"), "attributes copied");
+    CHECK(out[1] && out[1]->kind == BS_PORT_MATRIX_BATCH && out[1]->tensor->ndim == 3 &&
+              out[1]->tensor->shape[0] == 2 && out[1]->tensor->shape[1] == 12, "tokens shape");
+    CHECK(out[2] && out[2]->tensor->ndim == 3 && out[2]->tensor->shape[0] == 0 &&
+              !strcmp(bs_data_get_attr(out[2], "layout"), "none"), "attention=none gives an empty batch");
+    for (int i = 0; i < 3; i++)
+        bs_data_free(out[i]), out[i] = NULL;
+    /* NaN in the FC batch: a clear error and no outputs */
+    in->tensor->data[144 + 13] = NAN;
+    bs_error_clear(&e);
+    CHECK(p->process(self, &in, out, &e) == BS_ERR_NUMERIC && strstr(e.message, "matrix 1, row 1, column 1 is NaN") &&
+              !out[0] && !out[1] && !out[2], "NaN FC in plugin: %s", e.message);
     bs_data_free(in);
     /* wrong ROI count */
     in = bs_data_new(BS_PORT_MATRIX, bs_tensor_new_2d(10, 10, &e), &e);
-    out = NULL;
     bs_error_clear(&e);
-    CHECK(p->process(self, &in, &out, &e) == BS_ERR_DATA && strstr(e.message, "12 ROIs"),
+    CHECK(p->process(self, &in, out, &e) == BS_ERR_DATA && strstr(e.message, "12 ROIs") && !out[0],
           "ROI mismatch in plugin: %s", e.message);
     bs_data_free(in);
     p->destroy(self);
+    /* a checkpoint for another ROI count / a corrupted one fail at create, naming the file */
+    cfg.weights = tmp("bad_shape.safetensors");
+    bs_error_clear(&e);
+    CHECK(!p->create(&cfg, &host, &e) && strstr(e.message, "bad_shape.safetensors"), "plugin create: %s", e.message);
     dlclose(h);
 }
 

@@ -10,12 +10,19 @@
  * resuming from a mid-run checkpoint reproduces the uninterrupted run.
  *   test_brainmass_golden embed WEIGHTS INPUTS OUT
  * loads WEIGHTS for inference (e.g. a converted .pth) and writes the eval
- * embedding of INPUTS' "fc" [N,R,R] to OUT (tests/brainmass_convert.py). */
+ * embedding of INPUTS' "fc" [N,R,R] to OUT (tests/brainmass_convert.py).
+ *   test_brainmass_golden plugin WEIGHTS INPUTS OUTDIR
+ * runs INPUTS' "fc" through the `brainmass` stage plugin (attention=heads,
+ * then attention=mean) and every output through the `safetensors` sink
+ * plugin, as a pipeline would, into OUTDIR/{embedding,tokens,attention_heads,
+ * attention_mean}.safetensors (tests/brainmass_interp.py). */
+#include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "brainstage/brainmass.h"
+#include "brainstage/plugin.h"
 #include "brainstage/safetensors.h"
 
 static int fail(const char *what, const bs_error *e)
@@ -83,10 +90,95 @@ static int embed_only(const char *weights, const char *inputs, const char *outp)
     return 0;
 }
 
+static const bs_plugin *open_plugin(const char *module, void **handle)
+{
+    const char *dir = getenv("BRAINSTAGE_PLUGIN_PATH");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s.so", dir ? dir : "plugins/.libs", module);
+    *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!*handle) {
+        fprintf(stderr, "dlopen %s: %s\n", path, dlerror());
+        return NULL;
+    }
+    bs_plugin_entry_fn entry = (bs_plugin_entry_fn)dlsym(*handle, "bs_plugin_entry");
+    return entry ? entry(0) : NULL;
+}
+
+/* The safetensors sink writes one stage output to dir/name.safetensors. */
+static int sink(const bs_plugin *sp, const bs_data *d, const char *dir, const char *name)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s.safetensors", dir, name);
+    struct { const char *path, *name; } cfg = {path, "data"};
+    bs_host host = {sizeof host, 1, 1, 1, "sink"};
+    bs_error e = {0};
+    void *self = sp->create(&cfg, &host, &e);
+    bs_data *in[1] = {(bs_data *)d};
+    int rc = !self || sp->process(self, in, NULL, &e) || sp->finalize(self, &e);
+    if (self)
+        sp->destroy(self);
+    if (rc)
+        return fail(name, &e);
+    return 0;
+}
+
+static int plugin_run(const char *weights, const char *inputs, const char *dir)
+{
+    bs_error e = {0};
+    bs_safetensors *st = bs_st_open(inputs, &e);
+    bs_tensor *fc = st ? bs_st_read_tensor(st, "fc", &e) : NULL;
+    if (!fc)
+        return fail("read fc", &e);
+    void *hm, *hs;
+    const bs_plugin *bm = open_plugin("brainmass", &hm), *sk = open_plugin("safetensors", &hs);
+    if (!bm || !sk)
+        return fail("plugins", NULL);
+    const int R = (int)fc->shape[1];
+    char **labels = calloc((size_t)R, sizeof *labels);
+    for (int i = 0; i < R; i++) {
+        labels[i] = malloc(16);
+        snprintf(labels[i], 16, "roi%d", i);
+    }
+    const char *modes[2] = {"heads", "mean"};
+    int rc = 0;
+    for (int k = 0; k < 2 && !rc; k++) {
+        struct { const char *weights, *attention; } cfg = {weights, modes[k]};
+        bs_host host = {sizeof host, 2, 1, 1, "bm"};
+        void *self = bm->create(&cfg, &host, &e);
+        if (!self)
+            return fail("create brainmass stage", &e);
+        bs_data *in = bs_data_new(BS_PORT_MATRIX_BATCH, bs_tensor_clone(fc, &e), &e), *out[3] = {0};
+        if (!in || bs_data_set_labels(in, R, (const char *const *)labels, &e) ||
+            bs_data_set_attr(in, "entities", "sub-01", &e))
+            return fail("input data", &e);
+        if (bm->process(self, &in, out, &e))
+            return fail("brainmass stage", &e);
+        if (k == 0)
+            rc = sink(sk, out[0], dir, "embedding") || sink(sk, out[1], dir, "tokens") ||
+                 sink(sk, out[2], dir, "attention_heads");
+        else
+            rc = sink(sk, out[2], dir, "attention_mean");
+        for (int i = 0; i < 3; i++)
+            bs_data_free(out[i]);
+        bs_data_free(in);
+        bm->destroy(self);
+    }
+    for (int i = 0; i < R; i++)
+        free(labels[i]);
+    free(labels);
+    bs_tensor_free(fc);
+    bs_st_close(st);
+    dlclose(hm);
+    dlclose(hs);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 5 && !strcmp(argv[1], "embed"))
         return embed_only(argv[2], argv[3], argv[4]);
+    if (argc == 5 && !strcmp(argv[1], "plugin"))
+        return plugin_run(argv[2], argv[3], argv[4]);
     if (argc < 5) {
         fprintf(stderr, "usage: %s WEIGHTS INPUTS OUT CKPT\n", argv[0]);
         return 77;

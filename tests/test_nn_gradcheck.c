@@ -210,6 +210,35 @@ static void check_layernorm(void)
     run_case(&k2);
 }
 
+/* residual + layernorm: s = a + r, y = LN(s); backward = LN backward on s,
+ * whose dx goes to both a and r */
+typedef struct { norm_ctx n; double *r, *dr, *s, *ds; } addln_ctx;
+static void addln_f(void *p, double *l)
+{
+    addln_ctx *c = p;
+    (void)l;
+    nn_add_layernorm_forward_d(c->n.y, c->s, c->n.mean, c->n.rstd, c->n.x, c->r, c->n.w, c->n.b, c->n.N,
+                               c->n.C, 1e-5f);
+}
+static void addln_b(void *p, const double *dy)
+{
+    addln_ctx *c = p;
+    size_t n = (size_t)c->n.N * c->n.C;
+    memset(c->ds, 0, sizeof(double) * n);
+    nn_layernorm_backward_d(c->ds, c->n.dw, c->n.db, dy, c->s, c->n.mean, c->n.rstd, c->n.w, c->n.N, c->n.C);
+    nn_accumulate_d(c->n.dx, c->ds, n);
+    nn_accumulate_d(c->dr, c->ds, n);
+}
+static void check_add_layernorm(void)
+{
+    addln_ctx c = {.n = norm_setup(5, 37, 1)};
+    size_t n = 5 * 37;
+    c.r = rnd(n, 2), c.dr = zeros(n), c.s = zeros(n), c.ds = zeros(n);
+    gc_case k = {"add_layernorm(C=37)", {{"a", c.n.x, c.n.dx, n}, {"r", c.r, c.dr, n}, {"w", c.n.w, c.n.dw, 37},
+                 {"b", c.n.b, c.n.db, 37}}, 4, c.n.y, n, addln_f, addln_b, &c};
+    run_case(&k);
+}
+
 /* ------------------------------------------------------------ batchnorm */
 typedef struct { norm_ctx n; double *rm, *rv; } bn_ctx;
 static void bn_f(void *p, double *l)
@@ -252,7 +281,7 @@ static void check_batchnorm(void)
 }
 
 /* ---------------------------------------------------- pointwise family */
-typedef struct { double *x, *y, *dx; size_t n; int which; uint8_t *mask; } pw_ctx;
+typedef struct { double *x, *y, *dx, *tmp; size_t n; int which; uint8_t *mask; } pw_ctx;
 static void pw_f(void *p, double *l)
 {
     pw_ctx *c = p;
@@ -263,6 +292,9 @@ static void pw_f(void *p, double *l)
     case 2: nn_gelu_forward_d(c->y, c->x, c->n, NN_GELU_ERF); break;
     case 3: nn_gelu_forward_d(c->y, c->x, c->n, NN_GELU_TANH); break;
     case 4: nn_dropout_forward_d(c->y, c->mask, c->x, c->n, 0.3f, 1234); break;
+    case 5: nn_relu_dropout_forward_d(c->y, c->x, c->n, 0.3f, 1234); break;
+    case 6: nn_relu_dropout_forward_d(c->y, c->x, c->n, 0.0f, 1234); break;
+    case 7: nn_relu_dropout_forward_d(c->y, c->x, c->n, 0.3f, 99); break;
     }
 }
 static void pw_b(void *p, const double *dy)
@@ -274,17 +306,26 @@ static void pw_b(void *p, const double *dy)
     case 2: nn_gelu_backward_d(c->dx, dy, c->x, c->n, NN_GELU_ERF); break;
     case 3: nn_gelu_backward_d(c->dx, dy, c->x, c->n, NN_GELU_TANH); break;
     case 4: nn_dropout_backward_d(c->dx, dy, c->mask, c->n, 0.3f); break;
+    case 5: nn_relu_dropout_backward_d(c->dx, dy, c->y, c->n, 0.3f); break;
+    case 6: nn_relu_dropout_backward_d(c->dx, dy, c->y, c->n, 0.0f); break;
+    case 7: /* in place: dx == dy overwrites */
+        memcpy(c->tmp, dy, sizeof(double) * c->n);
+        nn_relu_dropout_backward_d(c->tmp, c->tmp, c->y, c->n, 0.3f);
+        for (size_t i = 0; i < c->n; i++)
+            c->dx[i] += c->tmp[i];
+        break;
     }
 }
 static void check_pointwise(void)
 {
-    const char *names[] = {"relu", "leaky_relu", "gelu(erf)", "gelu(tanh)", "dropout(p=0.3)"};
-    for (int which = 0; which < 5; which++) {
+    const char *names[] = {"relu", "leaky_relu", "gelu(erf)", "gelu(tanh)", "dropout(p=0.3)",
+                           "relu_dropout(p=0.3)", "relu_dropout(p=0)", "relu_dropout(in place)"};
+    for (int which = 0; which < 8; which++) {
         pw_ctx c = {.n = 40, .which = which};
         c.x = rnd_away(40);
         for (int i = 0; i < 40; i++)
             c.x[i] *= 3;
-        c.y = zeros(40), c.dx = zeros(40), c.mask = bytes(40);
+        c.y = zeros(40), c.dx = zeros(40), c.tmp = zeros(40), c.mask = bytes(40);
         gc_case k = {names[which], {{"x", c.x, c.dx, 40}}, 1, c.y, 40, pw_f, pw_b, &c};
         run_case(&k);
     }
@@ -350,29 +391,41 @@ static void attn_b(void *p, const double *dout)
     attn_ctx *c = p;
     nn_attention_backward_d(c->dq, c->dk, c->dv, dout, c->att, c->drop, c->q, c->k, c->v, &c->d);
 }
+/* Packed self-attention case: qkv [B,T,3C] with optional masks and dropout. */
+static void packed_attention_case(const char *name, int B, int T, int H, int hd, const float *amask,
+                                  const uint8_t *pad, float dropout, uint64_t seed, double scale)
+{
+    int C = H * hd;
+    size_t nqkv = (size_t)B * T * 3 * C, nout = (size_t)B * T * C, natt = (size_t)B * H * T * T;
+    attn_ctx *c = track(calloc(1, sizeof *c));
+    c->d = nn_attn_dims_packed(B, T, H, hd);
+    c->d.attn_mask = amask;
+    c->d.key_padding = pad;
+    c->d.dropout = dropout;
+    c->d.seed = seed;
+    double *qkv = rnd(nqkv, scale), *dqkv = zeros(nqkv);
+    c->q = qkv, c->k = qkv + C, c->v = qkv + 2 * C;
+    c->dq = dqkv, c->dk = dqkv + C, c->dv = dqkv + 2 * C;
+    c->out = zeros(nout), c->att = zeros(natt), c->drop = bytes(natt);
+    gc_case k = {name, {{"qkv", qkv, dqkv, nqkv}}, 1, c->out, nout, attn_f, attn_b, c};
+    run_case(&k);
+}
+
 static void check_attention(void)
 {
     /* packed self-attention with an additive mask, key padding and dropout */
-    int B = 2, T = 5, H = 2, hd = 3, C = H * hd;
-    size_t nqkv = (size_t)B * T * 3 * C, nout = (size_t)B * T * C;
     static float amask[25];
     for (int i = 0; i < 25; i++)
         amask[i] = (i % 6 == 0) ? -INFINITY : 0.1f * (float)(i % 4); /* -inf diagonal */
     static uint8_t pad[10] = {0, 0, 0, 0, 1, 0, 1, 0, 0, 0};
-    attn_ctx c;
-    memset(&c, 0, sizeof c);
-    c.d = nn_attn_dims_packed(B, T, H, hd);
-    c.d.attn_mask = amask;
-    c.d.key_padding = pad;
-    c.d.dropout = 0.2f;
-    c.d.seed = 99;
-    double *qkv = rnd(nqkv, 1.5), *dqkv = zeros(nqkv);
-    c.q = qkv, c.k = qkv + C, c.v = qkv + 2 * C;
-    c.dq = dqkv, c.dk = dqkv + C, c.dv = dqkv + 2 * C;
-    c.out = zeros(nout), c.att = zeros((size_t)B * H * T * T), c.drop = bytes((size_t)B * H * T * T);
-    gc_case k = {"attention(packed,masks,dropout)", {{"qkv", qkv, dqkv, nqkv}}, 1, c.out, nout,
-                 attn_f, attn_b, &c};
-    run_case(&k);
+    packed_attention_case("attention(packed,masks,dropout)", 2, 5, 2, 3, amask, pad, 0.2f, 99, 1.5);
+
+    /* sizes that take every path of the register-blocked kernels: several
+     * key chunks plus a partial one (T = 19 keys, 8 doubles per vector),
+     * row blocks plus a partial one, head dim 10 (not a vector multiple) */
+    static uint8_t pad2[38];
+    pad2[5] = pad2[19 + 18] = 1;
+    packed_attention_case("attention(T=19,hd=10,blocked)", 2, 19, 2, 10, NULL, pad2, 0.1f, 5, 1.0);
 
     /* static graph: Q and K shared over the batch (batch stride 0), V per
      * sample, cross-attention shapes Tq != Tk */
@@ -567,6 +620,7 @@ int main(void)
     check_linear();
     check_bmm();
     check_layernorm();
+    check_add_layernorm();
     check_batchnorm();
     check_pointwise();
     check_adds_softmax();

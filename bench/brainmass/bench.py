@@ -2,7 +2,12 @@
 # tests/brainmass_ref.py) in one run, same thread count: one full pretraining
 # step (online encoder 4x fwd+bwd, target 2x fwd, AdamW, EMA) and eval-mode
 # inference of the 8R embedding, for the reference shape and a demo shape.
-# Prints samples/s for both, the ratio C/PyTorch and achieved GFLOP/s.
+#
+# The two sides alternate (C, torch, torch, C, ...) for --repeats rounds, so
+# load from other processes hits both alike; for each side the mean and the
+# best samples/s are printed with their ratios, the achieved GFLOP/s of the
+# best run, the CPU seconds per batch (all threads), and the load average.
+# Set OPENBLAS_CORETYPE the same for both sides (it is inherited here).
 import argparse
 import json
 import os
@@ -12,6 +17,11 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tests"))
+sys.path.insert(0, os.path.join(HERE, "..", "nn"))
+
+import torch_threads  # noqa: E402
+
+torch_threads.set_from_argv()  # before torch loads OpenBLAS
 
 import torch  # noqa: E402
 
@@ -19,8 +29,8 @@ import brainmass_ref as ref  # noqa: E402
 
 SHAPES = {
     # name: rois, depth, heads, ffn, feature_dim, batch, train iters, infer iters
-    "reference": (100, 16, 10, 2048, 1024, 32, 1, 2),
-    "demo": (100, 2, 10, 128, 64, 32, 10, 20),
+    "reference": (100, 16, 10, 2048, 1024, 32, 1, 3),
+    "demo": (100, 2, 10, 128, 64, 32, 10, 40),
 }
 
 
@@ -45,32 +55,63 @@ def infer_flops(R, depth, ffn, B):
     return B * (encoder_flops(R, R, ffn, depth) + 2 * R * R * 8)
 
 
-def torch_times(R, depth, heads, ffn, F, B, n_train, n_infer):
-    torch.manual_seed(0)
-    model = ref.BrainMass(rois=R, depth=depth, heads=heads, ffn=ffn, feature_dim=F)
-    gen = torch.Generator().manual_seed(1)
-    v1 = 0.3 * torch.randn(B, R, R, generator=gen)
-    v2 = 0.3 * torch.randn(B, R, R, generator=gen)
-    opt = torch.optim.AdamW(model.trainable_parameters(True), lr=1e-4, weight_decay=5e-5)
+class TorchSide:
+    """The reference model, its optimizer and fixed inputs for one shape."""
 
-    def step():
-        ref.train_step(model, opt, v1, v2, model.random_masks(B, 5, gen),
-                       model.random_masks(B, 10, gen))
+    def __init__(self, R, depth, heads, ffn, F, B):
+        torch.manual_seed(0)
+        self.B = B
+        self.model = ref.BrainMass(rois=R, depth=depth, heads=heads, ffn=ffn, feature_dim=F)
+        self.gen = torch.Generator().manual_seed(1)
+        self.v1 = 0.3 * torch.randn(B, R, R, generator=self.gen)
+        self.v2 = 0.3 * torch.randn(B, R, R, generator=self.gen)
+        self.opt = torch.optim.AdamW(self.model.trainable_parameters(True), lr=1e-4, weight_decay=5e-5)
+        self.warm = False
 
-    model.train()
-    step()
-    t0 = time.perf_counter()
-    for _ in range(n_train):
-        step()
-    t_train = (time.perf_counter() - t0) / n_train
-    model.eval()
-    with torch.no_grad():
-        model.online_network.feature(v1)
-        t0 = time.perf_counter()
-        for _ in range(n_infer):
-            model.online_network.feature(v1)
-        t_infer = (time.perf_counter() - t0) / n_infer
-    return t_train, t_infer
+    def _step(self):
+        m = self.model
+        ref.train_step(m, self.opt, self.v1, self.v2, m.random_masks(self.B, 5, self.gen),
+                       m.random_masks(self.B, 10, self.gen))
+
+    def run(self, n_train, n_infer):
+        """-> (train s/step, train cpu s/step, infer s/batch, infer cpu s/batch)."""
+        self.model.train()
+        if not self.warm:
+            self._step()
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _ in range(n_train):
+            self._step()
+        tt, ct = [(x1 - x0) / max(n_train, 1) for x0, x1 in
+                  ((t0, time.perf_counter()), (c0, time.process_time()))]
+        self.model.eval()
+        with torch.no_grad():
+            if not self.warm:
+                self.model.online_network.feature(self.v1)
+            t0, c0 = time.perf_counter(), time.process_time()
+            for _ in range(n_infer):
+                self.model.online_network.feature(self.v1)
+            ti, ci = [(x1 - x0) / max(n_infer, 1) for x0, x1 in
+                      ((t0, time.perf_counter()), (c0, time.process_time()))]
+        self.warm = True
+        return tt, ct, ti, ci
+
+
+def c_run(c_bench, env, R, depth, heads, ffn, F, B, n_train, n_infer):
+    out = subprocess.run([c_bench, str(R), str(depth), str(heads), str(ffn), str(F), str(B),
+                          str(n_train), str(n_infer)], env=env, capture_output=True, text=True,
+                         check=True)
+    c = json.loads(out.stdout.strip().splitlines()[-1])
+    return c["train_step_s"], c["train_cpu_s"], c["infer_batch_s"], c["infer_cpu_s"]
+
+
+def summary(name, mode, B, c_times, t_times, c_cpu, t_cpu, flops):
+    c_rate = [B / t for t in c_times]
+    t_rate = [B / t for t in t_times]
+    cm, cb = sum(c_rate) / len(c_rate), max(c_rate)
+    tm, tb = sum(t_rate) / len(t_rate), max(t_rate)
+    print(f"{name:10} {mode:6} {cm:9.2f} {cb:9.2f} {tm:9.2f} {tb:9.2f} {cm / tm:6.2f} {cb / tb:6.2f} "
+          f"{flops * cb / B / 1e9:8.1f} {flops * tb / B / 1e9:8.1f} "
+          f"{min(c_cpu):8.3f} {min(t_cpu):8.3f}")
 
 
 def main():
@@ -78,30 +119,51 @@ def main():
     ap.add_argument("--c-bench", required=True, help="path of bench_brainmass")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--shapes", default="reference,demo")
+    ap.add_argument("--repeats", type=int, default=3, help="alternating rounds per side")
+    ap.add_argument("--modes", default="train,infer")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads),
                OPENBLAS_NUM_THREADS=str(args.threads))
-    print(f"BrainMass C vs PyTorch {torch.__version__} CPU, {args.threads} threads "
-          f"(shared machine: figures taken under load)")
-    hdr = f"{'shape':10} {'mode':6} {'C samples/s':>12} {'torch samples/s':>16} {'ratio':>6} " \
-          f"{'C GFLOP/s':>10} {'torch GFLOP/s':>14}"
-    print(hdr)
+    modes = args.modes.split(",")
+    print(f"BrainMass C vs PyTorch {torch.__version__} CPU, {args.threads} threads, "
+          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}, "
+          f"{args.repeats} alternating rounds per side")
+    rows = []
     for name in args.shapes.split(","):
         R, depth, heads, ffn, F, B, n_train, n_infer = SHAPES[name]
-        out = subprocess.run([args.c_bench, str(R), str(depth), str(heads), str(ffn), str(F), str(B),
-                              str(n_train), str(n_infer)], env=env, capture_output=True, text=True,
-                             check=True)
-        c = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"{name:10} C only: train {B / c['train_step_s']:.2f} samples/s, "
-              f"infer {B / c['infer_batch_s']:.2f} samples/s (PyTorch running...)", flush=True)
-        tt, ti = torch_times(R, depth, heads, ffn, F, B, n_train, n_infer)
-        fl_train, fl_inf = step_flops(R, depth, ffn, F, B), infer_flops(R, depth, ffn, B)
-        for mode, tc, tp, fl in (("train", c["train_step_s"], tt, fl_train),
-                                 ("infer", c["infer_batch_s"], ti, fl_inf)):
-            print(f"{name:10} {mode:6} {B / tc:12.2f} {B / tp:16.2f} {tp / tc:6.2f} "
-                  f"{fl / tc / 1e9:10.1f} {fl / tp / 1e9:14.1f}")
-        sys.stdout.flush()
+        if "train" not in modes:
+            n_train = 0
+        if "infer" not in modes:
+            n_infer = 0
+        side = TorchSide(R, depth, heads, ffn, F, B)
+        load0 = os.getloadavg()[0]
+        res = {"c": [], "t": []}
+        for rep in range(args.repeats):
+            order = ("c", "t") if rep % 2 == 0 else ("t", "c")
+            for who in order:
+                if who == "c":
+                    r = c_run(args.c_bench, env, R, depth, heads, ffn, F, B, n_train, n_infer)
+                else:
+                    r = side.run(n_train, n_infer)
+                res[who].append(r)
+                print(f"  {name} round {rep + 1} {'C    ' if who == 'c' else 'torch'}: "
+                      + (f"train {B / r[0]:.2f} samples/s  " if n_train else "")
+                      + (f"infer {B / r[2]:.2f} samples/s" if n_infer else ""), flush=True)
+        load1 = os.getloadavg()[0]
+        rows.append((name, B, res, n_train, n_infer, load0, load1,
+                     step_flops(R, depth, ffn, F, B), infer_flops(R, depth, ffn, B)))
+    print("\nsamples/s (mean and best over the rounds), ratio C/torch, GFLOP/s of the best run, "
+          "CPU s per batch (best)")
+    print(f"{'shape':10} {'mode':6} {'C mean':>9} {'C best':>9} {'pt mean':>9} {'pt best':>9} "
+          f"{'r mean':>6} {'r best':>6} {'C GF/s':>8} {'pt GF/s':>8} {'C cpu':>8} {'pt cpu':>8}")
+    for name, B, res, n_train, n_infer, load0, load1, fl_train, fl_inf in rows:
+        for mode, k, n, fl in (("train", 0, n_train, fl_train), ("infer", 2, n_infer, fl_inf)):
+            if n:
+                summary(name, mode, B, [r[k] for r in res["c"]], [r[k] for r in res["t"]],
+                        [r[k + 1] for r in res["c"]], [r[k + 1] for r in res["t"]], fl)
+        print(f"{name:10} load average {load0:.1f} -> {load1:.1f}")
+    sys.stdout.flush()
     return 0
 
 

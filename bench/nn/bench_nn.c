@@ -2,6 +2,7 @@
  *
  * Usage: bench_nn linear N IN OUT REPS
  *        bench_nn mha B T C H REPS
+ *        bench_nn attn B T C H REPS   (attention core on packed qkv only)
  * Prints one line "fwd_ms=<median> fwdbwd_ms=<median>" (forward alone, and
  * forward + backward), medians over REPS after one warm-up run. */
 #include <stdio.h>
@@ -42,7 +43,7 @@ static float *rnd(size_t n, bs_rng *rng)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_nn linear N IN OUT REPS | mha B T C H REPS\n");
+        fprintf(stderr, "usage: bench_nn linear N IN OUT REPS | mha|attn B T C H REPS\n");
         return 2;
     }
     bs_rng *rng = bs_rng_new(1);
@@ -85,6 +86,26 @@ int main(int argc, char **argv)
             double t1 = now_ms();
             nn_mha_backward(dx, din_w, din_b, dout_w, dout_b, dqkv, dctx, dy, x, qkv, ctx, att, NULL, in_w,
                             out_w, B, T, C, H, NULL);
+            double t2 = now_ms();
+            if (r >= 0) {
+                fwd[r] = t1 - t0;
+                all[r] = t2 - t0;
+            }
+        }
+        printf("fwd_ms=%.4f fwdbwd_ms=%.4f\n", median(fwd, reps), median(all, reps));
+    } else if (strcmp(argv[1], "attn") == 0 && argc == 7) {
+        int B = atoi(argv[2]), T = atoi(argv[3]), C = atoi(argv[4]), H = atoi(argv[5]), reps = atoi(argv[6]);
+        if (reps > 63)
+            reps = 63;
+        size_t BT = (size_t)B * T;
+        float *qkv = rnd(BT * 3 * C, rng), *dout = rnd(BT * C, rng), *out = bs_alloc_floats(BT * C);
+        float *att = bs_alloc_floats((size_t)B * H * T * T), *dqkv = bs_alloc_floats(BT * 3 * C);
+        nn_attn_dims d = nn_attn_dims_packed(B, T, H, C / H);
+        for (int r = -1; r < reps; r++) {
+            double t0 = now_ms();
+            nn_attention_forward(out, att, NULL, qkv, qkv + C, qkv + 2 * C, &d);
+            double t1 = now_ms();
+            nn_attention_backward(dqkv, dqkv + C, dqkv + 2 * C, dout, att, NULL, qkv, qkv + C, qkv + 2 * C, &d);
             double t2 = now_ms();
             if (r >= 0) {
                 fwd[r] = t1 - t0;

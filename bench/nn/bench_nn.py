@@ -15,7 +15,13 @@ import subprocess
 import sys
 import time
 
-import torch
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import torch_threads  # noqa: E402
+
+torch_threads.set_from_argv()  # before torch loads OpenBLAS
+
+import torch  # noqa: E402
 
 
 def median_ms(fn, reps):
@@ -55,6 +61,25 @@ def torch_mha(B, T, C, H, reps):
     return f, median_ms(step, reps)
 
 
+def torch_attn(B, T, C, H, reps):
+    """The attention core alone (what nn_attention_* computes): batched
+    GEMMs and softmax on per-head views of a packed qkv, with autograd."""
+    hd = C // H
+    qkv = torch.randn(B, T, 3 * C, requires_grad=True)
+    dout = torch.randn(B, T, C)
+
+    def core():
+        q, k, v = (t.reshape(B, T, H, hd).transpose(1, 2) for t in qkv.split(C, dim=-1))
+        p = torch.softmax((q / hd ** 0.5) @ k.transpose(-1, -2), dim=-1)
+        return (p @ v).transpose(1, 2).reshape(B, T, C)
+    with torch.no_grad():
+        f = median_ms(core, reps)
+
+    def step():
+        core().backward(dout)
+    return f, median_ms(step, reps)
+
+
 def c_run(driver, args, threads):
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
     out = subprocess.run([driver] + [str(a) for a in args], env=env, check=True,
@@ -81,6 +106,8 @@ def main():
          8 * 3200 * 100 * 100 + 4 * 32 * 100 * 100 * 100),
         ("MHA B32 T100 C128 H4 (BrainMAE-like)", "mha", (32, 100, 128, 4),
          8 * 3200 * 128 * 128 + 4 * 32 * 100 * 100 * 128),
+        ("attention core B32 T100 C100 H10", "attn", (32, 100, 100, 10), 4 * 32 * 100 * 100 * 100),
+        ("attention core B32 T100 C128 H4", "attn", (32, 100, 128, 4), 4 * 32 * 100 * 100 * 128),
     ]
     print("threads=%d reps=%d torch=%s (ratio = torch/C; >1: C faster)" %
           (a.threads, a.reps, torch.__version__))
@@ -91,6 +118,8 @@ def main():
         cf, cfb = c_run(a.driver, [kind] + list(dims) + [a.reps], a.threads)
         if kind == "linear":
             pf, pfb = torch_linear(*dims, a.reps)
+        elif kind == "attn":
+            pf, pfb = torch_attn(*dims, a.reps)
         else:
             pf, pfb = torch_mha(*dims, a.reps)
         print("%-38s %9.2f %9.2f %6.2f %8.1f %8.1f | %9.2f %9.2f %6.2f %8.1f" %

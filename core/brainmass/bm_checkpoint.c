@@ -4,6 +4,7 @@
  * strings in __metadata__.  Writes are atomic (the safetensors writer). */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -283,7 +284,15 @@ static int read_entry(bs_brainmass *m, const bs_safetensors *st, const char *pat
                             "%s: tensor %s has shape [%s], the model (rois=%d) expects [%s]",
                             path, e->name, got, m->cfg.rois, want);
     }
-    return bs_st_read_f32(st, e->name, entry_data(m, e), 0, NULL, err);
+    float *dst = entry_data(m, e);
+    if (bs_st_read_f32(st, e->name, dst, 0, NULL, err))
+        return err ? err->code : BS_ERR_FORMAT;
+    /* a corrupted or diverged checkpoint must not turn into silent NaN outputs */
+    for (size_t i = 0; i < e->numel; i++)
+        if (!isfinite(dst[i]))
+            return bs_error_set(err, BS_ERR_DATA, "%s: tensor %s: element %zu is %s; expected finite weights",
+                                path, e->name, i, isnan(dst[i]) ? "NaN" : "infinite");
+    return BS_OK;
 }
 
 static int restore_rng(bs_brainmass *m, const char *path, const char *hex, bs_error *err)

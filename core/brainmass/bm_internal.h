@@ -44,28 +44,44 @@ typedef struct bm_entry {
     int no_decay;        /* 1 for biases and norm weights (only used when decay_all == 0) */
 } bm_entry;
 
-/* Activations of one encoder layer kept for the backward pass. */
+/* Activations of one encoder layer kept for the backward pass (filled by
+ * bm_encoder_fwd; batch-wide arrays, rows b*T .. b*T+T-1 belong to sample b). */
 typedef struct bm_layer_cache {
     float *x;      /* [N, d] layer input */
     float *qkv;    /* [N, 3d] */
     float *prob;   /* [B, H, T, T] softmax before dropout */
+    uint8_t *adrop;/* [B, H, T, T] attention-dropout keep mask (when dropout > 0) */
     float *ctx;    /* [N, d] attention output before out_proj */
-    float *s1;     /* [N, d] x + attention (LayerNorm1 input) */
+    float *s1;     /* [N, d] x + Drop(attention) (LayerNorm1 input) */
+    uint8_t *drop1;/* [N, d] keep mask of that dropout */
     float *h1;     /* [N, d] LayerNorm1 output */
-    float *s2;     /* [N, d] h1 + FFN (LayerNorm2 input) */
+    float *s2;     /* [N, d] h1 + Drop(FFN) (LayerNorm2 input) */
+    uint8_t *drop2;/* [N, d] */
     float *mean1, *rstd1, *mean2, *rstd2; /* [N] */
-    float *u;      /* [N, ffn] ReLU output before dropout */
+    float *u;      /* [N, ffn] Drop(ReLU(linear1)): linear2's input */
 } bm_layer_cache;
 
-/* scratch: 0,1 [N,ffn]; 2 [N,3d]; 3,4,5 [N,d]; 6 head scratch; 7..10 [B,F] */
-#define BM_N_TMP 11
+/* scratch: 0,1 [N,ffn]; 2 [N,3d]; 3,4,5 [N,d]; 6 head scratch; 7..10 [B,F];
+ * 11 [B*max(mrm_mask,nce_mask), ffn] masked-ROI head */
+#define BM_N_TMP 12
 
+/* Cache of Linear -> BatchNorm1d -> ReLU -> Linear (input in x). */
 typedef struct bm_head_cache {
     float *x;      /* [B, n_in] */
-    float *xhat;   /* [B, n_hidden] */
-    float *rstd;   /* [n_hidden] */
-    float *r;      /* [B, n_hidden] ReLU output */
+    float *y1;     /* [B, n_hidden] first Linear's output (BatchNorm input) */
+    float *mean, *rstd; /* [n_hidden] batch statistics */
+    float *r;      /* [B, n_hidden] ReLU(BatchNorm) */
 } bm_head_cache;
+
+/* Per-thread scratch of the activation-free encoder (bm_encoder_infer), for
+ * BM_INFER_CHUNK samples of up to R+2 tokens. */
+#define BM_INFER_CHUNK 4
+/* FFN hidden columns per block in bm_encoder_infer */
+#define BM_FFN_BLOCK 512
+typedef struct bm_infer_ws {
+    float *x, *qkv, *ctx, *s, *h, *u, *att;
+    uint8_t *mask;
+} bm_infer_ws;
 
 struct bs_brainmass {
     bs_brainmass_config cfg;
@@ -92,50 +108,59 @@ struct bs_brainmass {
     float *ws_tmp[BM_N_TMP];
     size_t ws_tmp_n[BM_N_TMP];
     bm_head_cache hc_g, hc_pred;
+    /* masked-ROI passes: mask flags [B*R], row indices [3*B*mk], logits,
+     * probabilities and their gradient [3*B*mk*mk] (mk = larger mask count) */
+    uint8_t *ws_masked;
+    int32_t *ws_rows;
+    float *ws_logits;
+    /* encoder threading: layer tensors occupy [0, enc_end) of a parameter
+     * block; threads 1.. of the backward accumulate into gpriv[t-1] */
+    size_t enc_end;
+    int ws_threads;
+    float **gpriv;
+    float enc_p;           /* dropout of the last bm_encoder_fwd (its backward uses it) */
+    bm_infer_ws *iws;      /* iws_threads entries */
+    int iws_threads;
+    /* eval scratch (bm_infer_workspace): BM_EVAL_BLOCK samples */
+    float *eval_tok;       /* [blk, R, R] final tokens */
+    float *eval_z;         /* [blk, E] readout */
+    float *eval_h1, *eval_h2; /* [blk, 2E] projector hidden */
 };
+#define BM_EVAL_BLOCK 64
 
-/* ---- ops (bm_ops.c) ---- */
+/* ---- threads (bm_encoder.c) ---- */
 
-/* OpenBLAS to one thread for the duration of a call (returns the previous count). */
+/* OpenBLAS to one thread for the duration of a model call (returns the
+ * previous count): the model's parallelism is OpenMP over samples, and each
+ * thread calls single-threaded BLAS on its own rows. */
 int bm_blas_single(void);
 void bm_blas_restore(int prev);
-/* y[n,out] = x[n,in] W[out,in]^T + b */
-void bm_linear_fwd(const float *x, const float *w, const float *b, float *y, int n, int in, int out);
-/* dx = dy W (dx may be NULL; accumulate if acc_dx), dW += dy^T x, db += colsum dy. */
-void bm_linear_bwd(const float *dy, const float *x, const float *w, float *dx, float *dw, float *db,
-                   int n, int in, int out, int acc_dx);
-void bm_layernorm_fwd(const float *x, const float *g, const float *b, float *y, float *mean,
-                      float *rstd, int n, int d, float eps);
-/* dx (overwritten) from dy, using y's normalised values recovered from x. */
-void bm_layernorm_bwd(const float *dy, const float *x, const float *mean, const float *rstd,
-                      const float *g, float *dx, float *dg, float *db, int n, int d);
-/* Multi-head attention core on packed qkv [B*T, 3d] -> ctx [B*T, d]; prob kept. */
-void bm_attention_fwd(const float *qkv, float *prob, float *ctx, int B, int T, int d, int H,
-                      float p_drop, uint64_t drop_key);
-void bm_attention_bwd(const float *dctx, const float *qkv, const float *prob, float *dqkv,
-                      int B, int T, int d, int H, float p_drop, uint64_t drop_key);
-/* In-place inverted dropout: x *= keep/(1-p), keep decided by hash(key, i). */
-void bm_dropout(float *x, size_t n, float p, uint64_t key);
-/* Keep decision for element i of the dropout stream `key`: a counter-based
- * hash (splitmix64 finaliser) of i/4 gives 16 random bits per element, so the
- * same mask is regenerated in backward and does not depend on threads.
- * p is resolved to 1/65536. */
-static inline int bm_dropout_keep(uint64_t key, uint64_t i, float p)
-{
-    uint64_t h = key + (i >> 2) * 0xd1b54a32d192ed03ull;
-    h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
-    h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
-    h ^= h >> 31;
-    uint32_t bits = (uint32_t)(h >> (16 * (i & 3))) & 0xffffu;
-    return bits >= (uint32_t)(p * 65536.0f + 0.5f);
-}
+/* Seed of dropout site `site` of layer `l` for sample `b` (independent of
+ * how samples are split between threads). */
+uint64_t bm_seed(uint64_t key, int l, int site, int b);
+/* Mixes two 64-bit values into a seed (splitmix64). */
 uint64_t bm_key(uint64_t a, uint64_t b);
 
 /* ---- model internals ---- */
 int bm_workspace(bs_brainmass *m, int batch, bs_error *err);
+int bm_infer_workspace(bs_brainmass *m, bs_error *err);
+/* Every one of n values finite, else an error naming the element. */
 int bm_check_finite(const float *x, size_t n, const char *what, bs_error *err);
-/* Encoder layers (train = dropout on, caches filled). */
-void bm_encoder_fwd(bs_brainmass *m, const float *P, float *x, int B, int T, int train, uint64_t key);
-void bm_encoder_bwd(bs_brainmass *m, const float *P, float *G, float *dout, int B, int T, uint64_t key);
+/* Every value of n R x R matrices finite, else an error naming matrix, row, column. */
+int bm_check_finite_fc(const float *x, int64_t n, int R, const char *what, bs_error *err);
+/* Encoder layers with activations saved for bm_encoder_bwd: input in
+ * m->cache[0].x [B,T,R], output in m->cache[depth].x.  train = dropout on
+ * (cfg.dropout), else off.  Needs bm_workspace(m, >= B). */
+void bm_encoder_fwd(bs_brainmass *m, const float *P, float *unused, int B, int T, int train, uint64_t key);
+/* Gradient of the last bm_encoder_fwd: dY in TMP(3) on entry, dX in TMP(3)
+ * on return; parameter gradients accumulate into G (same layout as P).
+ * The dropout masks are the forward's (stored), so `key` is not used. */
+void bm_encoder_bwd(bs_brainmass *m, const float *P, float *G, float *unused, int B, int T, uint64_t key);
+/* Encoder forward that saves nothing (eval, target passes): in [B,T,R] ->
+ * out [B,T,R] (may not alias), dropout p.  att (or NULL) receives the
+ * attention probabilities [B, depth, H, T, T], or their head means
+ * [B, depth, T, T] when att_mean.  Needs bm_infer_workspace. */
+void bm_encoder_infer(bs_brainmass *m, const float *P, const float *in, float *out, int B, int T,
+                      float p, uint64_t key, float *att, int att_mean);
 
 #endif

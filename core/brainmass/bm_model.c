@@ -9,6 +9,9 @@
 #include "brainstage/nn.h"
 #include "brainstage/tensor.h"
 #include "bm_internal.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 void bs_brainmass_config_default(bs_brainmass_config *c)
 {
@@ -200,6 +203,7 @@ static int build_layout(bs_brainmass *m)
         LP(n2_b, "norm2.bias", 1, R, 0, 1);
 #undef LP
     }
+    m->enc_end = m->n_params; /* the layer tensors come first */
     m->red_w = add_param(&L, on, "dim_reduction.0.weight", 2, c->reduce_dim, R, 0, 1, 0, 0);
     m->red_b = add_param(&L, on, "dim_reduction.0.bias", 1, c->reduce_dim, 0, 0, 1, 0, 1);
     int E = c->reduce_dim * R;
@@ -320,6 +324,29 @@ nomem:
     return NULL;
 }
 
+static void free_infer_workspace(bs_brainmass *m)
+{
+    for (int t = 0; m->iws && t < m->iws_threads; t++) {
+        bm_infer_ws *w = &m->iws[t];
+        bs_free(w->x);
+        bs_free(w->qkv);
+        bs_free(w->ctx);
+        bs_free(w->s);
+        bs_free(w->h);
+        bs_free(w->u);
+        bs_free(w->att);
+        bs_free(w->mask);
+    }
+    free(m->iws);
+    m->iws = NULL;
+    m->iws_threads = 0;
+    bs_free(m->eval_tok);
+    bs_free(m->eval_z);
+    bs_free(m->eval_h1);
+    bs_free(m->eval_h2);
+    m->eval_tok = m->eval_z = m->eval_h1 = m->eval_h2 = NULL;
+}
+
 static void free_workspace(bs_brainmass *m)
 {
     if (m->cache) {
@@ -328,10 +355,13 @@ static void free_workspace(bs_brainmass *m)
             bs_free(c->x);
             bs_free(c->qkv);
             bs_free(c->prob);
+            bs_free(c->adrop);
             bs_free(c->ctx);
             bs_free(c->s1);
+            bs_free(c->drop1);
             bs_free(c->h1);
             bs_free(c->s2);
+            bs_free(c->drop2);
             bs_free(c->mean1);
             bs_free(c->u);
         }
@@ -345,11 +375,22 @@ static void free_workspace(bs_brainmass *m)
     bm_head_cache *hcs[2] = {&m->hc_g, &m->hc_pred};
     for (int i = 0; i < 2; i++) {
         bs_free(hcs[i]->x);
-        bs_free(hcs[i]->xhat);
-        bs_free(hcs[i]->rstd);
+        bs_free(hcs[i]->y1);
+        bs_free(hcs[i]->mean);
         bs_free(hcs[i]->r);
         memset(hcs[i], 0, sizeof *hcs[i]);
     }
+    bs_free(m->ws_masked);
+    bs_free(m->ws_rows);
+    bs_free(m->ws_logits);
+    m->ws_masked = NULL;
+    m->ws_rows = NULL;
+    m->ws_logits = NULL;
+    for (int t = 0; m->gpriv && t < m->ws_threads - 1; t++)
+        bs_free(m->gpriv[t]);
+    free(m->gpriv);
+    m->gpriv = NULL;
+    m->ws_threads = 0;
     m->ws_batch = 0;
 }
 
@@ -358,6 +399,7 @@ void bs_brainmass_free(bs_brainmass *m)
     if (!m)
         return;
     free_workspace(m);
+    free_infer_workspace(m);
     bs_free(m->params);
     bs_free(m->grads);
     bs_free(m->adam_m);
@@ -376,16 +418,37 @@ void bs_brainmass_free(bs_brainmass *m)
     free(m);
 }
 
+static int max_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+static void *alloc_bytes(size_t n)
+{
+    void *p = bs_alloc_aligned(n ? n : 1);
+    if (p)
+        memset(p, 0, n);
+    return p;
+}
+
 int bm_workspace(bs_brainmass *m, int batch, bs_error *err)
 {
-    if (batch <= m->ws_batch)
+    const int nt = max_threads();
+    if (batch <= m->ws_batch && nt <= m->ws_threads)
         return BS_OK;
+    if (batch < m->ws_batch)
+        batch = m->ws_batch;
     free_workspace(m);
     const bs_brainmass_config *c = &m->cfg;
     const size_t T = (size_t)c->rois + 2, d = (size_t)c->rois, N = (size_t)batch * T;
     const size_t E = (size_t)c->reduce_dim * c->rois;
     const size_t F2 = (size_t)2 * c->feature_dim > 2 * E ? (size_t)2 * c->feature_dim : 2 * E;
     const size_t Fin = E > (size_t)c->feature_dim ? E : (size_t)c->feature_dim;
+    const size_t att = (size_t)batch * c->heads * T * T;
     m->cache = calloc((size_t)c->depth + 1, sizeof *m->cache);
     if (!m->cache)
         goto nomem;
@@ -396,7 +459,7 @@ int bm_workspace(bs_brainmass *m, int batch, bs_error *err)
         if (l == c->depth)
             break; /* the last entry only holds the encoder output */
         k->qkv = bs_alloc_floats(N * 3 * d);
-        k->prob = bs_alloc_floats((size_t)batch * c->heads * T * T);
+        k->prob = bs_alloc_floats(att);
         k->ctx = bs_alloc_floats(N * d);
         k->s1 = bs_alloc_floats(N * d);
         k->h1 = bs_alloc_floats(N * d);
@@ -405,14 +468,20 @@ int bm_workspace(bs_brainmass *m, int batch, bs_error *err)
         k->u = bs_alloc_floats(N * (size_t)c->ffn);
         if (!k->qkv || !k->prob || !k->ctx || !k->s1 || !k->h1 || !k->s2 || !k->mean1 || !k->u)
             goto nomem;
+        /* masks even when cfg.dropout is 0: a caller may raise the dropout
+         * for a pass (fine-tuning does) */
+        if (!(k->adrop = alloc_bytes(att)) || !(k->drop1 = alloc_bytes(N * d)) || !(k->drop2 = alloc_bytes(N * d)))
+            goto nomem;
         k->rstd1 = k->mean1 + N;
         k->mean2 = k->mean1 + 2 * N;
         k->rstd2 = k->mean1 + 3 * N;
     }
     size_t big = N * (size_t)c->ffn;
     size_t bf = (size_t)batch * c->feature_dim;
+    size_t mk = (size_t)(c->mrm_mask > c->nce_mask ? c->mrm_mask : c->nce_mask);
     size_t sizes[BM_N_TMP] = {big, big, N * 3 * d, N * d, N * d, N * d,
-                              (size_t)batch * (2 * F2 + Fin), bf, bf, bf, bf};
+                              (size_t)batch * (2 * F2 + Fin), bf, bf, bf, bf,
+                              (size_t)batch * mk * (size_t)c->ffn};
     for (int i = 0; i < BM_N_TMP; i++) {
         m->ws_tmp_n[i] = sizes[i];
         if (!(m->ws_tmp[i] = bs_alloc_floats(sizes[i])))
@@ -421,17 +490,68 @@ int bm_workspace(bs_brainmass *m, int batch, bs_error *err)
     bm_head_cache *hcs[2] = {&m->hc_g, &m->hc_pred};
     for (int i = 0; i < 2; i++) {
         hcs[i]->x = bs_alloc_floats((size_t)batch * Fin);
-        hcs[i]->xhat = bs_alloc_floats((size_t)batch * F2);
-        hcs[i]->rstd = bs_alloc_floats(F2);
+        hcs[i]->y1 = bs_alloc_floats((size_t)batch * F2);
+        hcs[i]->mean = bs_alloc_floats(2 * F2);
         hcs[i]->r = bs_alloc_floats((size_t)batch * F2);
-        if (!hcs[i]->x || !hcs[i]->xhat || !hcs[i]->rstd || !hcs[i]->r)
+        if (!hcs[i]->x || !hcs[i]->y1 || !hcs[i]->mean || !hcs[i]->r)
             goto nomem;
+        hcs[i]->rstd = hcs[i]->mean + F2;
     }
+    m->ws_masked = alloc_bytes((size_t)batch * c->rois);
+    m->ws_rows = bs_alloc_aligned(sizeof(int32_t) * 3 * (size_t)batch * mk);
+    m->ws_logits = bs_alloc_floats(3 * (size_t)batch * mk * mk);
+    if (!m->ws_masked || !m->ws_rows || !m->ws_logits)
+        goto nomem;
+    m->ws_threads = nt;
+    m->gpriv = calloc((size_t)nt, sizeof *m->gpriv);
+    if (!m->gpriv)
+        goto nomem;
+    for (int t = 0; t < nt - 1; t++)
+        if (!(m->gpriv[t] = bs_alloc_floats(m->enc_end)))
+            goto nomem;
     m->ws_batch = batch;
     return BS_OK;
 nomem:
     free_workspace(m);
     return bs_error_set(err, BS_ERR_NOMEM, "brainmass: out of memory for a batch of %d", batch);
+}
+
+int bm_infer_workspace(bs_brainmass *m, bs_error *err)
+{
+    const int nt = max_threads();
+    if (m->iws && nt <= m->iws_threads)
+        return BS_OK;
+    free_infer_workspace(m);
+    const bs_brainmass_config *c = &m->cfg;
+    const size_t T = (size_t)c->rois + 2, d = (size_t)c->rois, n = (size_t)BM_INFER_CHUNK * T;
+    const size_t E = (size_t)c->reduce_dim * c->rois;
+    m->iws = calloc((size_t)nt, sizeof *m->iws);
+    if (!m->iws)
+        goto nomem;
+    m->iws_threads = nt;
+    for (int t = 0; t < nt; t++) {
+        bm_infer_ws *w = &m->iws[t];
+        w->x = bs_alloc_floats(n * d);
+        w->qkv = bs_alloc_floats(n * 3 * d);
+        w->ctx = bs_alloc_floats(n * d);
+        w->s = bs_alloc_floats(n * d);
+        w->h = bs_alloc_floats(n * d);
+        w->u = bs_alloc_floats(n * (size_t)(c->ffn < BM_FFN_BLOCK ? c->ffn : BM_FFN_BLOCK));
+        w->att = bs_alloc_floats((size_t)c->heads * T * T);
+        w->mask = alloc_bytes(n * d);
+        if (!w->x || !w->qkv || !w->ctx || !w->s || !w->h || !w->u || !w->att || !w->mask)
+            goto nomem;
+    }
+    m->eval_tok = bs_alloc_floats((size_t)BM_EVAL_BLOCK * d * d);
+    m->eval_z = bs_alloc_floats((size_t)BM_EVAL_BLOCK * E);
+    m->eval_h1 = bs_alloc_floats((size_t)BM_EVAL_BLOCK * 2 * E);
+    m->eval_h2 = bs_alloc_floats((size_t)BM_EVAL_BLOCK * 2 * E);
+    if (!m->eval_tok || !m->eval_z || !m->eval_h1 || !m->eval_h2)
+        goto nomem;
+    return BS_OK;
+nomem:
+    free_infer_workspace(m);
+    return bs_error_set(err, BS_ERR_NOMEM, "brainmass: out of memory for the inference scratch");
 }
 
 const bs_brainmass_config *bs_brainmass_get_config(const bs_brainmass *m)
@@ -500,5 +620,17 @@ int bm_check_finite(const float *x, size_t n, const char *what, bs_error *err)
                                 "brainmass: %s: non-finite value (%g) at element %zu; FC matrices "
                                 "must be finite (set NaN to 0 upstream)",
                                 what, (double)x[i], i);
+    return BS_OK;
+}
+
+int bm_check_finite_fc(const float *x, int64_t n, int R, const char *what, bs_error *err)
+{
+    const size_t rr = (size_t)R * R, total = (size_t)n * rr;
+    for (size_t i = 0; i < total; i++)
+        if (!isfinite(x[i]))
+            return bs_error_set(err, BS_ERR_NUMERIC,
+                                "brainmass: %s: matrix %zu, row %zu, column %zu is %s; FC matrices must be "
+                                "finite (set NaN to 0 upstream, as the reference does)",
+                                what, i / rr, i % rr / (size_t)R, i % (size_t)R, isnan(x[i]) ? "NaN" : "infinite");
     return BS_OK;
 }

@@ -66,6 +66,24 @@ int bs_brainmass_embed(bs_brainmass *m, const float *fc, int64_t n, float *out, 
 /* Eval-mode projector output g(embedding) [n, F] (BatchNorm running stats). */
 int bs_brainmass_project(bs_brainmass *m, const float *fc, int64_t n, float *out, bs_error *err);
 
+/* Eval-mode outputs for interpretation (docs/brainmass.md); every pointer
+ * may be NULL (not computed):
+ *   embedding [n, reduce_dim*R]  as bs_brainmass_embed: the per-ROI readout,
+ *             row-major [n, R, reduce_dim] flattened
+ *   tokens    [n, R, R]          final encoder tokens (the encoder output
+ *             before the readout; row i = ROI i)
+ *   attention [n, depth, heads, R, R] attention weights (softmax over keys,
+ *             rows = queries) of every layer and head, or [n, depth, R, R]
+ *             averaged over heads when average_heads != 0 */
+typedef struct bs_brainmass_outputs {
+    float *embedding;
+    float *tokens;
+    float *attention;
+    int average_heads;
+} bs_brainmass_outputs;
+int bs_brainmass_infer(bs_brainmass *m, const float *fc, int64_t n, const bs_brainmass_outputs *out,
+                       bs_error *err);
+
 typedef struct bs_brainmass_losses {
     double total, byol, nce, mse, nce_acc;
 } bs_brainmass_losses;

@@ -168,6 +168,12 @@ void nn_linear_forward(float *y, const float *x, const float *w, const float *b,
                        int N, int in, int out);
 void nn_linear_backward(float *dx, float *dw, float *db, const float *dy,
                         const float *x, const float *w, int N, int in, int out);
+/* Forward with a weight of row stride ldw >= in (a column block of a wider
+ * weight) and optionally accumulating: y = (accumulate ? y : 0) + x W^T + b.
+ * A wide hidden layer can then run in column blocks that stay in cache:
+ * y = b2 + sum_k act(x W1[k]^T + b1[k]) W2[:, k]^T. */
+void nn_linear_forward_ld(float *y, const float *x, const float *w, int ldw, const float *b,
+                          int N, int in, int out, int accumulate);
 
 /* ---- batched matmul with transposed second operand --------------------
  * c[b] (M x Nc) = a[b] (M x K) . bt[b]^T, bt[b] is (Nc x K). */
@@ -182,6 +188,11 @@ void nn_layernorm_forward(float *y, float *mean, float *rstd, const float *x,
                           const float *w, const float *b, int N, int C, float eps);
 void nn_layernorm_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                            const float *mean, const float *rstd, const float *w, int N, int C);
+/* Residual sum and LayerNorm in one pass: s = a + r (kept for backward; s
+ * may alias a or r), y = LayerNorm(s).  Backward: nn_layernorm_backward with
+ * x = s; its dx is the gradient of both a and r. */
+void nn_add_layernorm_forward(float *y, float *s, float *mean, float *rstd, const float *a, const float *r,
+                              const float *w, const float *b, int N, int C, float eps);
 
 /* ---- BatchNorm1d on x[N, C] (statistics over N per channel) -------------
  * Training: normalises with batch mean / biased var, saves mean[C],
@@ -225,7 +236,14 @@ void nn_gelu_backward(float *dx, const float *dy, const float *x, size_t n, nn_g
  * Forward may run in place. */
 void nn_dropout_forward(float *y, uint8_t *mask, const float *x, size_t n, float p, uint64_t seed);
 void nn_dropout_backward(float *dx, const float *dy, const uint8_t *mask, size_t n, float p);
-
+/* ReLU followed by inverted dropout, y = relu(x) * keep / (1-p), in one
+ * pass and without a stored mask: the keep mask is the one
+ * nn_dropout_forward draws for the same seed, and backward needs only the
+ * OUTPUT y (y > 0 exactly where the gradient flows).  p = 0 is plain ReLU.
+ * Forward may run in place.  Backward accumulates, dx += (y > 0) dy/(1-p),
+ * except that dx == dy is allowed and then overwrites dy with the result. */
+void nn_relu_dropout_forward(float *y, const float *x, size_t n, float p, uint64_t seed);
+void nn_relu_dropout_backward(float *dx, const float *dy, const float *y, size_t n, float p);
 /* ---- residual add: y = a + b (y may alias a or b) ------------------------ */
 void nn_add_forward(float *y, const float *a, const float *b, size_t n);
 void nn_add_backward(float *da, float *db, const float *dy, size_t n);

@@ -19,6 +19,8 @@ void nn_linear_forward_d(double *y, const double *x, const double *w, const doub
     int in, int out);
 void nn_linear_backward_d(double *dx, double *dw, double *db, const double *dy, const double *x,
     const double *w, int N, int in, int out);
+void nn_linear_forward_ld_d(double *y, const double *x, const double *w, int ldw, const double *b,
+    int N, int in, int out, int accumulate);
 void nn_bmm_nt_forward_d(double *c, const double *a, const double *bt, int batch, int M, int Nc,
     int K);
 void nn_bmm_nt_backward_d(double *da, double *dbt, const double *dc, const double *a,
@@ -27,6 +29,8 @@ void nn_layernorm_forward_d(double *y, double *mean, double *rstd, const double 
     const double *w, const double *b, int N, int C, float eps);
 void nn_layernorm_backward_d(double *dx, double *dw, double *db, const double *dy,
     const double *x, const double *mean, const double *rstd, const double *w, int N, int C);
+void nn_add_layernorm_forward_d(double *y, double *s, double *mean, double *rstd, const double *a,
+    const double *r, const double *w, const double *b, int N, int C, float eps);
 void nn_batchnorm_forward_train_d(double *y, double *mean, double *rstd, double *running_mean,
     double *running_var, const double *x, const double *w, const double *b, int N, int C,
     float eps, float momentum);
@@ -48,6 +52,9 @@ void nn_gelu_backward_d(double *dx, const double *dy, const double *x, size_t n,
 void nn_dropout_forward_d(double *y, uint8_t *mask, const double *x, size_t n, float p,
     uint64_t seed);
 void nn_dropout_backward_d(double *dx, const double *dy, const uint8_t *mask, size_t n,
+    float p);
+void nn_relu_dropout_forward_d(double *y, const double *x, size_t n, float p, uint64_t seed);
+void nn_relu_dropout_backward_d(double *dx, const double *dy, const double *y, size_t n,
     float p);
 void nn_add_forward_d(double *y, const double *a, const double *b, size_t n);
 void nn_add_backward_d(double *da, double *db, const double *dy, size_t n);

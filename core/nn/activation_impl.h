@@ -4,9 +4,7 @@
 
 void FN(nn_relu_forward)(real *y, const real *x, size_t n)
 {
-#pragma omp parallel for schedule(static) if (n > NN_PAR_MIN)
-    for (size_t i = 0; i < n; i++)
-        y[i] = x[i] > 0 ? x[i] : 0;
+    FN(nn_relu_dropout_forward)(y, x, n, 0.0f, 0);
 }
 
 void FN(nn_relu_backward)(real *dx, const real *dy, const real *x, size_t n)
@@ -73,6 +71,17 @@ void FN(nn_gelu_backward)(real *dx, const real *dy, const real *x, size_t n, nn_
     }
 }
 
+NN_HOT static void FN(dropout_loop)(real *y, uint8_t *mask, const real *x, size_t n, real scale,
+                                    uint64_t stream, uint64_t thr)
+{
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+        uint8_t keep = (uint8_t)nn_hash_keep(stream, i, thr);
+        mask[i] = keep;
+        y[i] = keep ? x[i] * scale : 0;
+    }
+}
+
 void FN(nn_dropout_forward)(real *y, uint8_t *mask, const real *x, size_t n, float p, uint64_t seed)
 {
     if (p <= 0) {
@@ -82,13 +91,85 @@ void FN(nn_dropout_forward)(real *y, uint8_t *mask, const real *x, size_t n, flo
         return;
     }
     real scale = p < 1 ? (real)(1.0 / (1.0 - (double)p)) : 0;
-    uint64_t s = nn_dropout_stream(seed);
-#pragma omp parallel for schedule(static) if (n > NN_PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
-        uint8_t keep = nn_hash_uniform(s, i) >= (double)p;
-        mask[i] = keep;
-        y[i] = keep ? x[i] * scale : 0;
+    uint64_t s = nn_dropout_stream(seed), thr = nn_keep_threshold(p);
+    if (n <= NN_PAR_MIN) {
+        FN(dropout_loop)(y, mask, x, n, scale, s, thr);
+        return;
     }
+    /* Fixed blocks: element i always gets hash i, whichever thread runs it. */
+    size_t nblk = (n + NN_PAR_MIN - 1) / NN_PAR_MIN;
+#pragma omp parallel for schedule(static)
+    for (size_t k = 0; k < nblk; k++) {
+        size_t i0 = k * NN_PAR_MIN, len = n - i0 < NN_PAR_MIN ? n - i0 : NN_PAR_MIN;
+        FN(dropout_loop)(y + i0, mask + i0, x + i0, len, scale, s + i0 * 0x9e3779b97f4a7c15ULL, thr);
+    }
+}
+
+/* ReLU then inverted dropout in one pass; only the output is kept for
+ * backward (a kept positive input stays positive, every other element is 0). */
+NN_HOT static void FN(relu_dropout_loop)(real *y, const real *x, size_t n, real scale, uint64_t stream,
+                                         uint64_t thr)
+{
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+        real v = x[i] > 0 ? x[i] * scale : 0;
+        y[i] = nn_hash_keep(stream, i, thr) ? v : 0;
+    }
+}
+
+NN_HOT static void FN(relu_loop)(real *y, const real *x, size_t n)
+{
+#pragma omp simd
+    for (size_t i = 0; i < n; i++)
+        y[i] = x[i] > 0 ? x[i] : 0;
+}
+
+void FN(nn_relu_dropout_forward)(real *y, const real *x, size_t n, float p, uint64_t seed)
+{
+    size_t nblk = (n + NN_PAR_MIN - 1) / NN_PAR_MIN;
+    real scale = p > 0 && p < 1 ? (real)(1.0 / (1.0 - (double)p)) : (p > 0 ? 0 : 1);
+    uint64_t s = nn_dropout_stream(seed), thr = nn_keep_threshold(p);
+#pragma omp parallel for schedule(static) if (nblk > 1)
+    for (size_t k = 0; k < nblk; k++) {
+        size_t i0 = k * NN_PAR_MIN, len = n - i0 < NN_PAR_MIN ? n - i0 : NN_PAR_MIN;
+        if (p > 0)
+            FN(relu_dropout_loop)(y + i0, x + i0, len, scale, s + i0 * 0x9e3779b97f4a7c15ULL, thr);
+        else
+            FN(relu_loop)(y + i0, x + i0, len);
+    }
+}
+
+NN_HOT static void FN(relu_dropout_bwd_loop)(real *dx, const real *dy, const real *y, size_t n,
+                                             real scale, int inplace)
+{
+    if (inplace) {
+#pragma omp simd
+        for (size_t i = 0; i < n; i++)
+            dx[i] = y[i] > 0 ? dx[i] * scale : 0;
+    } else {
+#pragma omp simd
+        for (size_t i = 0; i < n; i++)
+            dx[i] += y[i] > 0 ? dy[i] * scale : 0;
+    }
+}
+
+void FN(nn_relu_dropout_backward)(real *dx, const real *dy, const real *y, size_t n, float p)
+{
+    size_t nblk = (n + NN_PAR_MIN - 1) / NN_PAR_MIN;
+    real scale = p > 0 && p < 1 ? (real)(1.0 / (1.0 - (double)p)) : (p > 0 ? 0 : 1);
+    int inplace = dx == dy;
+#pragma omp parallel for schedule(static) if (nblk > 1)
+    for (size_t k = 0; k < nblk; k++) {
+        size_t i0 = k * NN_PAR_MIN, len = n - i0 < NN_PAR_MIN ? n - i0 : NN_PAR_MIN;
+        FN(relu_dropout_bwd_loop)(dx + i0, dy + i0, y + i0, len, scale, inplace);
+    }
+}
+
+NN_HOT static void FN(dropout_bwd_loop)(real *dx, const real *dy, const uint8_t *mask, size_t n, real scale)
+{
+#pragma omp simd
+    for (size_t i = 0; i < n; i++)
+        dx[i] += mask[i] ? dy[i] * scale : 0;
 }
 
 void FN(nn_dropout_backward)(real *dx, const real *dy, const uint8_t *mask, size_t n, float p)
@@ -96,9 +177,12 @@ void FN(nn_dropout_backward)(real *dx, const real *dy, const uint8_t *mask, size
     real scale = p < 1 ? (real)(1.0 / (1.0 - (double)p)) : 0;
     if (p <= 0)
         scale = 1;
-#pragma omp parallel for schedule(static) if (n > NN_PAR_MIN)
-    for (size_t i = 0; i < n; i++)
-        dx[i] += mask[i] ? dy[i] * scale : 0;
+    size_t nblk = (n + NN_PAR_MIN - 1) / NN_PAR_MIN;
+#pragma omp parallel for schedule(static) if (nblk > 1)
+    for (size_t k = 0; k < nblk; k++) {
+        size_t i0 = k * NN_PAR_MIN, len = n - i0 < NN_PAR_MIN ? n - i0 : NN_PAR_MIN;
+        FN(dropout_bwd_loop)(dx + i0, dy + i0, mask + i0, len, scale);
+    }
 }
 
 #include "nn/real_end.h"

@@ -4,6 +4,10 @@
  * Bodies in attention_impl.h, compiled for float and double (_d). */
 #include "nn/nn_internal.h"
 
+/* The kernels pass GCC vector types between always_inline helpers; the
+ * note about their (never used) out-of-line ABI is noise. */
+#pragma GCC diagnostic ignored "-Wpsabi"
+
 nn_attn_dims nn_attn_dims_packed(int B, int T, int H, int hd)
 {
     long C = (long)H * hd;

@@ -2,17 +2,46 @@
  * (instantiated by linear.c; see real_begin.h). */
 #include "nn/real_begin.h"
 
+/* db[o0..o1) += column sums of dy[N, ld] in double, rows in order (the
+ * lanes are channels, so vectorising does not reorder any sum). */
+#define NN_COLSUM_BLK 64
+NN_HOT static void FN(colsum_block)(real *db, const real *dy, int N, int ld, int o0, int o1)
+{
+    double acc[NN_COLSUM_BLK] = {0};
+    const int w = o1 - o0;
+    for (int n = 0; n < N; n++) {
+        const real *row = dy + (size_t)n * ld + o0;
+#pragma omp simd
+        for (int o = 0; o < w; o++)
+            acc[o] += row[o];
+    }
+    for (int o = 0; o < w; o++)
+        db[o0 + o] += (real)acc[o];
+}
+
+void FN(nn_linear_forward_ld)(real *y, const real *x, const real *w, int ldw, const real *b,
+                              int N, int in, int out, int accumulate)
+{
+    real beta = accumulate ? 1 : 0;
+    if (b) {
+        /* Seed y with the bias (or add it) so one GEMM with beta = 1 finishes the job. */
+        for (int n = 0; n < N; n++) {
+            real *yr = y + (size_t)n * out;
+            if (accumulate)
+                for (int o = 0; o < out; o++)
+                    yr[o] += b[o];
+            else
+                memcpy(yr, b, sizeof(real) * (size_t)out);
+        }
+        beta = 1;
+    }
+    R_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, N, out, in, 1, x, in, w, ldw, beta, y, out);
+}
+
 void FN(nn_linear_forward)(real *y, const real *x, const real *w, const real *b,
                            int N, int in, int out)
 {
-    real beta = 0;
-    if (b) {
-        /* Seed y with the bias so one GEMM with beta = 1 finishes the job. */
-        for (int n = 0; n < N; n++)
-            memcpy(y + (size_t)n * out, b, sizeof(real) * (size_t)out);
-        beta = 1;
-    }
-    R_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, N, out, in, 1, x, in, w, in, beta, y, out);
+    FN(nn_linear_forward_ld)(y, x, w, in, b, N, in, out, 0);
 }
 
 void FN(nn_linear_backward)(real *dx, real *dw, real *db, const real *dy,
@@ -25,19 +54,11 @@ void FN(nn_linear_backward)(real *dx, real *dw, real *db, const real *dy,
     if (db) {
         /* db[o] += sum_n dy[n,o], accumulated in double, one channel block
          * per thread so the summation order never changes. */
-        enum { BLK = 64 };
-        int nblk = (out + BLK - 1) / BLK;
+        int nblk = (out + NN_COLSUM_BLK - 1) / NN_COLSUM_BLK;
 #pragma omp parallel for schedule(static) if ((size_t)N * out > NN_PAR_MIN)
         for (int blk = 0; blk < nblk; blk++) {
-            int o0 = blk * BLK, o1 = o0 + BLK < out ? o0 + BLK : out;
-            double acc[BLK] = {0};
-            for (int n = 0; n < N; n++) {
-                const real *row = dy + (size_t)n * out;
-                for (int o = o0; o < o1; o++)
-                    acc[o - o0] += row[o];
-            }
-            for (int o = o0; o < o1; o++)
-                db[o] += (real)acc[o - o0];
+            int o0 = blk * NN_COLSUM_BLK, o1 = o0 + NN_COLSUM_BLK < out ? o0 + NN_COLSUM_BLK : out;
+            FN(colsum_block)(db, dy, N, out, o0, o1);
         }
     }
 }

@@ -14,17 +14,28 @@
 
 #include "brainstage/nn.h"
 #include "brainstage/rng.h"
+#include "brainstage/tensor.h"
 
-/* Hot loops get an AVX2 clone picked at load time (GNU ifunc) when the CPU
- * has it (the baseline x86-64 build only has SSE2), and the vectoriser's
- * full cost model (-O2 only vectorises loops that need no checks, which
- * excludes the omp simd reductions).  The clone is fixed per machine, so
- * results stay reproducible there. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+/* Hot loops get clones for the x86-64 ISA levels v4 (AVX-512) and v3 (AVX2 +
+ * FMA), picked at load time (GNU ifunc) from what the CPU has (the baseline
+ * build only assumes SSE2), and the vectoriser's full cost model (-O2 only
+ * vectorises loops that need no checks, which excludes the omp simd
+ * reductions).  The clone is fixed per machine, so results stay
+ * reproducible there. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && __GNUC__ >= 12
+#define NN_HOT                                                                                \
+    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"),            \
+                   optimize("vect-cost-model=dynamic"), noinline))
+#elif defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define NN_HOT __attribute__((target_clones("avx2", "default"), optimize("vect-cost-model=dynamic"), noinline))
 #else
 #define NN_HOT
 #endif
+
+/* Width in bytes of the explicit vector types of the register-blocked
+ * kernels (GCC vector extensions; 16 floats or 8 doubles).  The compiler
+ * maps them onto whatever the clone has: one zmm, two ymm or four xmm. */
+#define NN_VBYTES 64
 
 /* Loops shorter than this run serially: thread start-up costs more. */
 #define NN_PAR_MIN 8192
@@ -37,31 +48,25 @@ static inline double nn_hash_uniform(uint64_t seed, uint64_t index)
     return (double)(h >> 11) * 0x1.0p-53;
 }
 
-/* exp(x) for x <= 0 in float, written so that `omp simd` loops vectorise it
- * (libm's expf is a scalar call): Cody-Waite range reduction and a degree-6
- * polynomial (the classic Cephes coefficients); relative error about
- * 2e-7, exact 0 below -87.  Used by the attention softmax, whose arguments
- * are already shifted by the row maximum. */
-#pragma omp declare simd notinbranch
-static inline float nn_expf_neg(float x)
+/* Keep test of inverted dropout on integers: nn_hash_uniform(seed, i) >= p
+ * holds exactly when the 53 hashed bits are >= ceil(p * 2^53) (both sides
+ * are exact in double), so this gives the same masks as the double compare
+ * while vectorising (64-bit integer lanes only). */
+static inline uint64_t nn_keep_threshold(float p)
 {
-    const float log2e = 1.44269504088896341f, c1 = 0.693359375f, c2 = -2.12194440e-4f;
-    const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
-    float xc = x < -87.0f ? -87.0f : x;
-    float fx = (xc * log2e + magic) - magic;
-    float r = xc - fx * c1 - fx * c2;
-    float y = 1.9875691500e-4f;
-    y = y * r + 1.3981999507e-3f;
-    y = y * r + 8.3334519073e-3f;
-    y = y * r + 4.1665795894e-2f;
-    y = y * r + 1.6666665459e-1f;
-    y = y * r + 5.0000001201e-1f;
-    y = y * r * r + r + 1.0f;
-    int32_t bits = ((int32_t)fx + 127) << 23;
-    float pow2;
-    memcpy(&pow2, &bits, sizeof pow2);
-    float res = y * pow2;
-    return x < -87.0f ? 0.0f : res;
+    return (uint64_t)ceil((double)p * 0x1.0p53);
+}
+/* bs_splitmix64, inline so that loops over it vectorise. */
+static inline uint64_t nn_mix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+static inline int nn_hash_keep(uint64_t seed, uint64_t index, uint64_t threshold)
+{
+    return (nn_mix64(seed + index * 0x9e3779b97f4a7c15ULL) >> 11) >= threshold;
 }
 
 /* Seed of a dropout call, decorrelated from nearby user seeds. */

@@ -8,7 +8,6 @@
 #define real double
 #define FN(name) name##_d
 #define R_EXP exp
-#define R_EXP_NEG exp /* argument <= 0 */
 #define R_LOG log
 #define R_SQRT sqrt
 #define R_TANH tanh
@@ -20,7 +19,6 @@
 #define real float
 #define FN(name) name
 #define R_EXP expf
-#define R_EXP_NEG nn_expf_neg /* argument <= 0, vectorisable */
 #define R_LOG logf
 #define R_SQRT sqrtf
 #define R_TANH tanhf

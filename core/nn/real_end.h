@@ -2,7 +2,6 @@
 #undef real
 #undef FN
 #undef R_EXP
-#undef R_EXP_NEG
 #undef R_LOG
 #undef R_SQRT
 #undef R_TANH
