@@ -69,17 +69,45 @@ static void describe_bytes(const unsigned char *b, size_t n, char *out, size_t o
     out[o < out_size ? o : out_size - 1] = '\0';
 }
 
-static int32_t read_i32(const unsigned char *b, int swap)
+/* Reads an n-byte integer stored in file order (swapped when swap is set). */
+static int64_t read_int(const unsigned char *b, int n, int swap)
 {
-    unsigned char t[4];
-    memcpy(t, b, 4);
-    if (swap) {
-        unsigned char c = t[0]; t[0] = t[3]; t[3] = c;
-        c = t[1]; t[1] = t[2]; t[2] = c;
+    unsigned char t[8];
+    for (int i = 0; i < n; i++)
+        t[i] = b[swap ? n - 1 - i : i];
+    if (n == 2) {
+        int16_t v;
+        memcpy(&v, t, 2);
+        return v;
     }
-    int32_t v;
-    memcpy(&v, t, 4);
+    if (n == 4) {
+        int32_t v;
+        memcpy(&v, t, 4);
+        return v;
+    }
+    int64_t v;
+    memcpy(&v, t, 8);
     return v;
+}
+
+static int32_t read_i32(const unsigned char *b, int swap) { return (int32_t)read_int(b, 4, swap); }
+
+/* dim[0] and dim[1..dim[0]] straight from the file.  nifticlib 3.0.1
+ * trusts a NIfTI-2 dim[0] and overruns a stack array when it exceeds 7
+ * (found by fuzz/fuzz_nifti.c), so this runs before nifticlib sees the file. */
+static int check_dims(const unsigned char *buf, int version, int swap, const char *path, bs_error *err)
+{
+    const int width = version == 1 ? 2 : 8;
+    const unsigned char *dim = buf + (version == 1 ? 40 : 16);
+    int64_t ndim = read_int(dim, width, swap);
+    if (ndim < 1 || ndim > 7)
+        return bs_error_set(err, BS_ERR_FORMAT, "%s: dim[0]: expected 1..7, found %lld", path, (long long)ndim);
+    for (int i = 1; i <= ndim; i++) {
+        int64_t d = read_int(dim + i * width, width, swap);
+        if (d < 1)
+            return bs_error_set(err, BS_ERR_FORMAT, "%s: dim[%d]: expected >= 1, found %lld", path, i, (long long)d);
+    }
+    return BS_OK;
 }
 
 /* Reads the first bytes of the header file and checks sizeof_hdr and magic,
@@ -116,6 +144,7 @@ static int sniff_header(const char *path, int *version, bs_error *err)
                             "%s: sizeof_hdr: expected 348 (NIfTI-1) or 540 (NIfTI-2), found %d "
                             "(not a NIfTI file)", path, size_native);
     char found[64];
+    int swap = size != size_native;
     *version = size == 348 ? 1 : 2;
     if (size == 348) {
         const unsigned char *m = buf + 344;
@@ -139,7 +168,7 @@ static int sniff_header(const char *path, int *version, bs_error *err)
                                 path, found);
         }
     }
-    return BS_OK;
+    return check_dims(buf, *version, swap, path, err);
 }
 
 static double time_unit_seconds(int units)
@@ -273,6 +302,40 @@ bs_nifti_reader *bs_nifti_open(const char *path, bs_error *err)
         bs_nifti_close(r);
         return NULL;
     }
+    /* What the header promises must fit in the file, checked before any
+     * allocation: an uncompressed file shorter than that is truncated (say so
+     * now rather than after minutes of streaming), and deflate inflates at
+     * most 1032-fold, so a small .nii.gz whose header claims gigabytes is
+     * refused instead of allocating a volume buffer for it (fuzz_nifti). */
+    int64_t need;
+    if (r->vol_bytes > (size_t)INT64_MAX ||
+        __builtin_mul_overflow((int64_t)r->vol_bytes, r->hdr.nvol, &need) ||
+        __builtin_add_overflow(need, r->data_offset, &need)) {
+        bs_error_set(err, BS_ERR_FORMAT, "%s: dim: image size overflows", path);
+        bs_nifti_close(r);
+        return NULL;
+    }
+    struct stat st;
+    if (stat(r->data_path, &st) == 0) {
+        if (!r->gz && (int64_t)st.st_size < need) {
+            int64_t complete = ((int64_t)st.st_size - r->data_offset) / (int64_t)r->vol_bytes;
+            if (complete < 0)
+                complete = 0;
+            bs_error_set(err, BS_ERR_FORMAT,
+                         "%s: truncated: volume %lld (0-based) of %lld is incomplete (file has %lld bytes, "
+                         "header needs %lld)", r->data_path, (long long)complete,
+                         (long long)r->hdr.nvol, (long long)st.st_size, (long long)need);
+            bs_nifti_close(r);
+            return NULL;
+        }
+        if (r->gz && need / 1032 > (int64_t)st.st_size) {
+            bs_error_set(err, BS_ERR_FORMAT,
+                         "%s: truncated: the header needs %lld bytes, more than a %lld-byte gzip file can hold",
+                         r->data_path, (long long)need, (long long)st.st_size);
+            bs_nifti_close(r);
+            return NULL;
+        }
+    }
     if (r->hdr.datatype != NIFTI_TYPE_FLOAT32 || r->swap) {
         r->raw = bs_alloc_aligned(r->vol_bytes);
         if (!r->raw) {
@@ -280,25 +343,6 @@ bs_nifti_reader *bs_nifti_open(const char *path, bs_error *err)
                          path, r->vol_bytes);
             bs_nifti_close(r);
             return NULL;
-        }
-    }
-    /* An uncompressed file shorter than its header promises is truncated:
-     * say so now rather than after minutes of streaming. */
-    if (!r->gz) {
-        struct stat st;
-        if (stat(r->data_path, &st) == 0) {
-            int64_t need = r->data_offset + (int64_t)r->vol_bytes * r->hdr.nvol;
-            if ((int64_t)st.st_size < need) {
-                int64_t complete = ((int64_t)st.st_size - r->data_offset) / (int64_t)r->vol_bytes;
-                if (complete < 0)
-                    complete = 0;
-                bs_error_set(err, BS_ERR_FORMAT,
-                             "%s: truncated: volume %lld (0-based) of %lld is incomplete (file has %lld bytes, "
-                             "header needs %lld)", r->data_path, (long long)complete,
-                             (long long)r->hdr.nvol, (long long)st.st_size, (long long)need);
-                bs_nifti_close(r);
-                return NULL;
-            }
         }
     }
     r->next_vol = -1;
