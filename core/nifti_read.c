@@ -92,20 +92,48 @@ static int64_t read_int(const unsigned char *b, int n, int swap)
 
 static int32_t read_i32(const unsigned char *b, int swap) { return (int32_t)read_int(b, 4, swap); }
 
-/* dim[0] and dim[1..dim[0]] straight from the file.  nifticlib 3.0.1
- * trusts a NIfTI-2 dim[0] and overruns a stack array when it exceeds 7
- * (found by fuzz/fuzz_nifti.c), so this runs before nifticlib sees the file. */
+static double read_real(const unsigned char *b, int n, int swap)
+{
+    unsigned char t[8];
+    for (int i = 0; i < n; i++)
+        t[i] = b[swap ? n - 1 - i : i];
+    if (n == 4) {
+        float v;
+        memcpy(&v, t, 4);
+        return v;
+    }
+    double v;
+    memcpy(&v, t, 8);
+    return v;
+}
+
+/* dim and pixdim straight from the file, before nifticlib sees it:
+ * nifticlib 3.0.1 trusts a NIfTI-2 dim[0] and overruns a stack array when
+ * it exceeds 7 (found by fuzz/fuzz_nifti.c), prints to stderr for a bad
+ * NIfTI-1 dim, and passes NaN or negative voxel sizes and TRs through.
+ * pixdim[1..3] only matter for a qform-only affine (nifticlib would then
+ * quietly use 1 mm), so negative ones are refused only there. */
 static int check_dims(const unsigned char *buf, int version, int swap, const char *path, bs_error *err)
 {
-    const int width = version == 1 ? 2 : 8;
-    const unsigned char *dim = buf + (version == 1 ? 40 : 16);
-    int64_t ndim = read_int(dim, width, swap);
+    const int iw = version == 1 ? 2 : 8, fw = version == 1 ? 4 : 8;
+    const unsigned char *dim = buf + (version == 1 ? 40 : 16), *pixdim = buf + (version == 1 ? 76 : 104);
+    int64_t ndim = read_int(dim, iw, swap);
     if (ndim < 1 || ndim > 7)
         return bs_error_set(err, BS_ERR_FORMAT, "%s: dim[0]: expected 1..7, found %lld", path, (long long)ndim);
     for (int i = 1; i <= ndim; i++) {
-        int64_t d = read_int(dim + i * width, width, swap);
+        int64_t d = read_int(dim + i * iw, iw, swap);
         if (d < 1)
             return bs_error_set(err, BS_ERR_FORMAT, "%s: dim[%d]: expected >= 1, found %lld", path, i, (long long)d);
+    }
+    int sform_code = version == 1 ? (int)read_int(buf + 254, 2, swap) : (int)read_int(buf + 348, 4, swap);
+    for (int i = 1; i <= ndim && i <= 4; i++) {
+        double p = read_real(pixdim + i * fw, fw, swap);
+        if (!isfinite(p))
+            return bs_error_set(err, BS_ERR_FORMAT, "%s: pixdim[%d]: expected a finite %s, found %g", path, i,
+                                i == 4 ? "repetition time" : "voxel size", p);
+        if (p < 0 && (i == 4 || sform_code <= 0))
+            return bs_error_set(err, BS_ERR_FORMAT, "%s: pixdim[%d]: expected a %s >= 0, found %g", path, i,
+                                i == 4 ? "repetition time" : "voxel size", p);
     }
     return BS_OK;
 }
