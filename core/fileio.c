@@ -91,11 +91,14 @@ int bs_atomic_commit(bs_atomic_file *f, bs_error *err)
 {
     if (!f->fp)
         return bs_error_set(err, BS_ERR_INTERNAL, "atomic file committed twice");
-    int failed = ferror(f->fp) != 0;
-    int e = failed ? EIO : 0;
-    if (!failed && fflush(f->fp) != 0) {
+    /* Flush first: a stream that already failed usually fails again here
+     * with the real reason (ENOSPC, EFBIG) instead of a bare error flag. */
+    errno = 0;
+    int failed = fflush(f->fp) != 0;
+    int e = failed ? errno : 0;
+    if (!failed && ferror(f->fp)) {
         failed = 1;
-        e = errno;
+        e = EIO;
     }
     if (!failed && fsync(fileno(f->fp)) != 0 && errno != EINVAL) {
         failed = 1;
