@@ -62,6 +62,19 @@ char *bs_temp_path_for(const char *final_path, bs_error *err)
 
 int bs_rename_into_place(const char *temp_path, const char *final_path, bs_error *err)
 {
+    /* Files written through a path (nifticlib, zlib, jansson) get their
+     * data to the disk here, before the rename makes them visible: else a
+     * crash of the machine could leave an empty file under the final name. */
+    int fd = open(temp_path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        int bad = fsync(fd) != 0 && errno != EINVAL && errno != EROFS;
+        int e = errno;
+        close(fd);
+        if (bad) {
+            unlink(temp_path);
+            return bs_error_set(err, BS_ERR_IO, "%s: write failed: %s", final_path, strerror(e));
+        }
+    }
     if (rename(temp_path, final_path) != 0) {
         int e = errno;
         unlink(temp_path);
