@@ -4,6 +4,7 @@
 #   tests/bad-inputs/run.sh   table-driven bad-input test (cases.tsv)
 #   tests/resume_kill.sh      SIGKILL mid-training, --resume, identical losses
 #   tests/kill_outputs.sh     SIGKILL mid-write leaves no partial final-named file
-TESTS += tests/bad-inputs/run.sh tests/resume_kill.sh tests/kill_outputs.sh
+#   tests/soak.py             60-subject participant level, RSS sampled: no growth
+TESTS += tests/bad-inputs/run.sh tests/resume_kill.sh tests/kill_outputs.sh tests/soak.py
 EXTRA_DIST += tests/bad-inputs/run.sh tests/bad-inputs/cases.tsv tests/bad-inputs/make_inputs.py \
-	tests/resume_kill.sh tests/kill_outputs.sh tests/check_outputs.py
+	tests/resume_kill.sh tests/kill_outputs.sh tests/check_outputs.py tests/soak.py
