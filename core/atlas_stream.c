@@ -56,7 +56,6 @@ static void *prefetch_main(void *arg)
     return NULL;
 }
 
-/* Adds one volume into sums; NaN voxels go to nan_weight instead. */
 /* Sums one volume into its ROIs; NaN voxels (missing data, e.g. outside
  * fMRIPrep's brain mask) are counted and skipped.  An infinite voxel is
  * never valid data: its entry index goes to *inf_entry (else -1). */
