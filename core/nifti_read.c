@@ -69,42 +69,41 @@ static void describe_bytes(const unsigned char *b, size_t n, char *out, size_t o
     out[o < out_size ? o : out_size - 1] = '\0';
 }
 
-/* Reads an n-byte integer stored in file order (swapped when swap is set). */
+/* n bytes of a header field into t in native order (reversed when the
+ * file's byte order differs from ours). */
+static void native_bytes(const unsigned char *b, int n, int swap, unsigned char *t)
+{
+    for (int i = 0; i < n; i++)
+        t[i] = b[swap ? n - 1 - i : i];
+}
+
+/* A 2-, 4- or 8-byte signed integer field. */
 static int64_t read_int(const unsigned char *b, int n, int swap)
 {
     unsigned char t[8];
-    for (int i = 0; i < n; i++)
-        t[i] = b[swap ? n - 1 - i : i];
-    if (n == 2) {
-        int16_t v;
-        memcpy(&v, t, 2);
-        return v;
-    }
-    if (n == 4) {
-        int32_t v;
-        memcpy(&v, t, 4);
-        return v;
-    }
-    int64_t v;
-    memcpy(&v, t, 8);
-    return v;
+    native_bytes(b, n, swap, t);
+    int16_t v2;
+    int32_t v4;
+    int64_t v8;
+    if (n == 2)
+        return memcpy(&v2, t, 2), v2;
+    if (n == 4)
+        return memcpy(&v4, t, 4), v4;
+    return memcpy(&v8, t, 8), v8;
 }
 
 static int32_t read_i32(const unsigned char *b, int swap) { return (int32_t)read_int(b, 4, swap); }
 
+/* A float32 (n = 4) or float64 (n = 8) field. */
 static double read_real(const unsigned char *b, int n, int swap)
 {
     unsigned char t[8];
-    for (int i = 0; i < n; i++)
-        t[i] = b[swap ? n - 1 - i : i];
-    if (n == 4) {
-        float v;
-        memcpy(&v, t, 4);
-        return v;
-    }
-    double v;
-    memcpy(&v, t, 8);
-    return v;
+    native_bytes(b, n, swap, t);
+    float f;
+    double d;
+    if (n == 4)
+        return memcpy(&f, t, 4), f;
+    return memcpy(&d, t, 8), d;
 }
 
 /* dim and pixdim straight from the file, before nifticlib sees it:

@@ -9,12 +9,7 @@
 # at least once, else the test proves nothing and fails.
 set -u
 BS="${BRAINSTAGE:?run through make check} --quiet --threads 2"
-PY="${PYTHON:-/usr/bin/python3}"
-if ! "$PY" -c 'import numpy, nibabel' 2>/dev/null; then
-    echo "numpy/nibabel missing"
-    [ "${BRAINSTAGE_REQUIRE_PYTHON:-0}" = 1 ] && exit 1
-    exit 77
-fi
+. "${top_srcdir:?}/tests/require_numpy.sh"
 CHECK="$PY ${top_srcdir:?}/tests/check_outputs.py"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/kill_outputs.XXXXXX")
 pid=""

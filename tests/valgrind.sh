@@ -10,7 +10,6 @@
 set -u
 BS=${BRAINSTAGE:?run through make valgrind}
 LIBTOOL=${LIBTOOL:-${top_builddir:?}/libtool}
-PY=${PYTHON:-/usr/bin/python3}
 command -v valgrind >/dev/null || { echo "valgrind not installed"; exit 77; }
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bs-valgrind.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -41,11 +40,7 @@ vg() {
 }
 
 # a 2-subject fMRIPrep-shaped dataset from the soak test's generator
-if ! "$PY" -c 'import numpy, nibabel' 2>/dev/null; then
-    echo "numpy/nibabel missing: the dataset cannot be generated"
-    [ "${BRAINSTAGE_REQUIRE_PYTHON:-0}" = 1 ] && exit 1
-    exit 77
-fi
+. "${top_srcdir:?}/tests/require_numpy.sh"
 "$PY" -c "exec(open('${top_srcdir:?}/tests/soak.py').read().split('def status_kib')[0]); N = 2; make_dataset('$tmp/fmriprep')" ||
     { echo "FAIL: dataset"; exit 1; }
 

@@ -13,12 +13,7 @@
 set -u
 BS_BIN="${BRAINSTAGE:?run through make check}"
 here="${top_srcdir:?}/tests/bad-inputs"
-PY="${PYTHON:-/usr/bin/python3}"
-if ! "$PY" -c 'import numpy, nibabel' 2>/dev/null; then
-    echo "numpy/nibabel missing: the inputs cannot be generated"
-    [ "${BRAINSTAGE_REQUIRE_PYTHON:-0}" = 1 ] && exit 1
-    exit 77
-fi
+. "${top_srcdir:?}/tests/require_numpy.sh"
 root=$(mktemp -d "${TMPDIR:-/tmp}/bs-bad-inputs.XXXXXX")
 trap 'chmod -R u+w "$root" 2>/dev/null; rm -rf "$root"' EXIT
 W="$root/in"
