@@ -448,6 +448,7 @@ int bs_cmd_pretrain(const bs_cli *cli, int argc, char **argv)
     int n = 0;
     /* a fresh run must not silently continue an old checkpoint */
     int existed = access(a.out, F_OK) == 0;
+    int log_existed = a.loss_log && access(a.loss_log, F_OK) == 0;
     rc = bs_group_mkparent(a.out, &err);
     if (rc == BS_OK && a.loss_log)
         rc = bs_group_mkparent(a.loss_log, &err);
@@ -458,6 +459,8 @@ int bs_cmd_pretrain(const bs_cli *cli, int argc, char **argv)
                                            : pretrain_brainmae(cli, &a, s, n, &err);
     if (rc && !existed && !a.resume)
         unlink(a.out); /* no half-trained checkpoint under the final name */
+    if (rc && !log_existed && !a.resume && a.loss_log)
+        unlink(a.loss_log); /* nor the log of a failed fresh run */
     bs_group_series_free(s, n);
     bs_strlist_free(&a.inputs);
     if (rc)
