@@ -14,4 +14,4 @@ EXTRA_DIST += tests/bad-inputs/run.sh tests/bad-inputs/cases.tsv tests/bad-input
 valgrind: all
 	@$(AM_TESTS_ENVIRONMENT) LIBTOOL='$(abs_top_builddir)/libtool' $(SHELL) $(srcdir)/tests/valgrind.sh
 .PHONY: valgrind
-EXTRA_DIST += tests/valgrind.sh tests/require_numpy.sh
+EXTRA_DIST += tests/valgrind.sh tests/require_numpy.sh docs/reliability.md
