@@ -43,6 +43,6 @@ clean-fuzz:
 clean-local: clean-fuzz
 .PHONY: fuzz fuzz-run fuzz-regress clean-fuzz
 
-EXTRA_DIST += fuzz/fuzz.make fuzz/fuzz_common.h fuzz/corpus fuzz/dict \
+EXTRA_DIST += fuzz/fuzz.make fuzz/fuzz_common.h fuzz/make_seeds.py fuzz/corpus fuzz/dict \
 	fuzz/fuzz_nifti.c fuzz/fuzz_tsv.c fuzz/fuzz_json.c fuzz/fuzz_safetensors.c \
 	fuzz/fuzz_pipeline.c fuzz/fuzz_atlas.c
