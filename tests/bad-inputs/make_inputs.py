@@ -223,3 +223,24 @@ write("dangling.pipeline", head + "stage ts atlas-grid input=blod\n")
 write("kinds.pipeline", head + "stage f fc input=bold\n")
 write("badvar.pipeline", head + "stage ts atlas-grid input=bold size=${9lives}\n")
 write("afile", "not a folder\n")
+
+# ---- checkpoints whose metadata claims sizes the tensors do not have (the
+# loaders allocate from the metadata; fuzz_safetensors): patched copies of
+# the tiny trained checkpoints of the fuzz seed corpus ----
+seeds = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "fuzz", "corpus", "safetensors")
+
+
+def patch_metadata(src, dst, edit):
+    with open(os.path.join(seeds, src), "rb") as f:
+        raw = f.read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    edit(header["__metadata__"])
+    text = json.dumps(header).encode()
+    write(dst, struct.pack("<Q", len(text)) + text + raw[8 + n:])
+
+
+patch_metadata("seed-brainmass.safetensors", "bm_depth_claim.safetensors",
+               lambda m: m.update(depth="200", ffn="1000000"))
+patch_metadata("seed-brainmae.safetensors", "mae_ffn_claim.safetensors",
+               lambda m: m.update(config=m["config"].replace("d_ffn=1 ", "d_ffn=2000000000 ")))
