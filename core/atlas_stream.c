@@ -56,31 +56,26 @@ static void *prefetch_main(void *arg)
     return NULL;
 }
 
-/* Adds one volume into sums; NaN voxels go to nan_weight instead. */
-static int64_t reduce_volume(const float *vol, const bs_parcellation *p, double *sum, double *nan_weight)
+/* Sums one volume into its ROIs; NaN voxels (missing data, e.g. outside
+ * fMRIPrep's brain mask) are counted and skipped.  An infinite voxel is
+ * never valid data: its entry index goes to *inf_entry (else -1). */
+static int64_t reduce_volume(const float *vol, const bs_parcellation *p, double *sum, double *nan_weight,
+                             int64_t *inf_entry)
 {
     int64_t nans = 0;
     const int64_t *voxel = p->voxel;
     const int32_t *roi = p->roi;
-    if (p->weight) {
-        for (int64_t e = 0; e < p->n_entries; e++) {
-            float x = vol[voxel[e]];
-            if (isnan(x)) {
-                nan_weight[roi[e]] += p->weight[e];
-                nans++;
-            } else {
-                sum[roi[e]] += (double)p->weight[e] * (double)x;
-            }
-        }
-    } else {
-        for (int64_t e = 0; e < p->n_entries; e++) {
-            float x = vol[voxel[e]];
-            if (isnan(x)) {
-                nan_weight[roi[e]] += 1.0;
-                nans++;
-            } else {
-                sum[roi[e]] += (double)x;
-            }
+    *inf_entry = -1;
+    for (int64_t e = 0; e < p->n_entries; e++) {
+        float x = vol[voxel[e]];
+        double w = p->weight ? (double)p->weight[e] : 1.0;
+        if (isnan(x)) {
+            nan_weight[roi[e]] += w;
+            nans++;
+        } else {
+            if (isinf(x) && *inf_entry < 0)
+                *inf_entry = e;
+            sum[roi[e]] += w * (double)x;
         }
     }
     return nans;
@@ -172,19 +167,37 @@ bs_tensor *bs_parcellate(bs_nifti_reader *bold, const bs_parcellation *p, double
         }
         memset(sum, 0, (size_t)R * sizeof *sum);
         memset(nanw, 0, (size_t)R * sizeof *nanw);
-        int64_t nans = reduce_volume(vol, p, sum, nanw);
+        int64_t inf_entry;
+        int64_t nans = reduce_volume(vol, p, sum, nanw, &inf_entry);
+        float inf_value = inf_entry >= 0 ? vol[p->voxel[inf_entry]] : 0.0f;
         if (started) {
             pthread_mutex_lock(&pf.mu);
             pf.full[slot] = 0;
             pthread_cond_broadcast(&pf.cv);
             pthread_mutex_unlock(&pf.mu);
         }
+        if (inf_entry >= 0) {
+            rc = bs_error_set(err, BS_ERR_NUMERIC, "%s: volume %lld (0-based): voxel %lld holds %s (expected finite "
+                              "values, or NaN for missing data)", path, (long long)t,
+                              (long long)p->voxel[inf_entry], inf_value > 0 ? "+Inf" : "-Inf");
+            break;
+        }
         st.nan_values += nans;
         st.nan_volumes += nans > 0;
         float *row = out->data + t * R;
+        int64_t defined = 0, kept = 0;
         for (int64_t r = 0; r < R; r++) {
             double denom = wtotal[r] - nanw[r];
             row[r] = dropped[r] || !(denom > 0) ? NAN : (float)(sum[r] / denom);
+            kept += !dropped[r];
+            defined += !isnan(row[r]);
+        }
+        /* A volume that is NaN in every ROI is corrupt, not missing
+         * voxels: it would turn every series (and every FC edge) into NaN. */
+        if (kept > 0 && defined == 0) {
+            rc = bs_error_set(err, BS_ERR_NUMERIC, "%s: volume %lld (0-based) is NaN in every ROI (expected "
+                              "finite data; NaN is accepted only for some voxels)", path, (long long)t);
+            break;
         }
         bs_progress_update(t + 1);
     }

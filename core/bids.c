@@ -1,6 +1,7 @@
 /* bids.c - BIDS entities from file names and JSON sidecar fields. */
 #include "brainstage/bids.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -97,6 +98,8 @@ int bs_bids_read_tr(const char *json_path, double *tr, int *found, bs_error *err
     *found = 0;
     json_error_t jerr;
     json_t *root = json_load_file(json_path, 0, &jerr);
+    if (!root && json_error_code(&jerr) == json_error_cannot_open_file)
+        return bs_error_set(err, BS_ERR_IO, "%s: cannot open: %s", json_path, strerror(errno));
     if (!root)
         return bs_error_set(err, BS_ERR_FORMAT, "%s:%d: invalid JSON: %s", json_path, jerr.line, jerr.text);
     int rc = BS_OK;

@@ -62,6 +62,19 @@ char *bs_temp_path_for(const char *final_path, bs_error *err)
 
 int bs_rename_into_place(const char *temp_path, const char *final_path, bs_error *err)
 {
+    /* Files written through a path (nifticlib, zlib, jansson) get their
+     * data to the disk here, before the rename makes them visible: else a
+     * crash of the machine could leave an empty file under the final name. */
+    int fd = open(temp_path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        int bad = fsync(fd) != 0 && errno != EINVAL && errno != EROFS;
+        int e = errno;
+        close(fd);
+        if (bad) {
+            unlink(temp_path);
+            return bs_error_set(err, BS_ERR_IO, "%s: write failed: %s", final_path, strerror(e));
+        }
+    }
     if (rename(temp_path, final_path) != 0) {
         int e = errno;
         unlink(temp_path);
@@ -91,11 +104,14 @@ int bs_atomic_commit(bs_atomic_file *f, bs_error *err)
 {
     if (!f->fp)
         return bs_error_set(err, BS_ERR_INTERNAL, "atomic file committed twice");
-    int failed = ferror(f->fp) != 0;
-    int e = failed ? EIO : 0;
-    if (!failed && fflush(f->fp) != 0) {
+    /* Flush first: a stream that already failed usually fails again here
+     * with the real reason (ENOSPC, EFBIG) instead of a bare error flag. */
+    errno = 0;
+    int failed = fflush(f->fp) != 0;
+    int e = failed ? errno : 0;
+    if (!failed && ferror(f->fp)) {
         failed = 1;
-        e = errno;
+        e = EIO;
     }
     if (!failed && fsync(fileno(f->fp)) != 0 && errno != EINVAL) {
         failed = 1;

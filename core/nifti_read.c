@@ -69,17 +69,72 @@ static void describe_bytes(const unsigned char *b, size_t n, char *out, size_t o
     out[o < out_size ? o : out_size - 1] = '\0';
 }
 
-static int32_t read_i32(const unsigned char *b, int swap)
+/* n bytes of a header field into t in native order (reversed when the
+ * file's byte order differs from ours). */
+static void native_bytes(const unsigned char *b, int n, int swap, unsigned char *t)
 {
-    unsigned char t[4];
-    memcpy(t, b, 4);
-    if (swap) {
-        unsigned char c = t[0]; t[0] = t[3]; t[3] = c;
-        c = t[1]; t[1] = t[2]; t[2] = c;
+    for (int i = 0; i < n; i++)
+        t[i] = b[swap ? n - 1 - i : i];
+}
+
+/* A 2-, 4- or 8-byte signed integer field. */
+static int64_t read_int(const unsigned char *b, int n, int swap)
+{
+    unsigned char t[8];
+    native_bytes(b, n, swap, t);
+    int16_t v2;
+    int32_t v4;
+    int64_t v8;
+    if (n == 2)
+        return memcpy(&v2, t, 2), v2;
+    if (n == 4)
+        return memcpy(&v4, t, 4), v4;
+    return memcpy(&v8, t, 8), v8;
+}
+
+static int32_t read_i32(const unsigned char *b, int swap) { return (int32_t)read_int(b, 4, swap); }
+
+/* A float32 (n = 4) or float64 (n = 8) field. */
+static double read_real(const unsigned char *b, int n, int swap)
+{
+    unsigned char t[8];
+    native_bytes(b, n, swap, t);
+    float f;
+    double d;
+    if (n == 4)
+        return memcpy(&f, t, 4), f;
+    return memcpy(&d, t, 8), d;
+}
+
+/* dim and pixdim straight from the file, before nifticlib sees it:
+ * nifticlib 3.0.1 trusts a NIfTI-2 dim[0] and overruns a stack array when
+ * it exceeds 7 (found by fuzz/fuzz_nifti.c), prints to stderr for a bad
+ * NIfTI-1 dim, and passes NaN or negative voxel sizes and TRs through.
+ * pixdim[1..3] only matter for a qform-only affine (nifticlib would then
+ * quietly use 1 mm), so negative ones are refused only there. */
+static int check_dims(const unsigned char *buf, int version, int swap, const char *path, bs_error *err)
+{
+    const int iw = version == 1 ? 2 : 8, fw = version == 1 ? 4 : 8;
+    const unsigned char *dim = buf + (version == 1 ? 40 : 16), *pixdim = buf + (version == 1 ? 76 : 104);
+    int64_t ndim = read_int(dim, iw, swap);
+    if (ndim < 1 || ndim > 7)
+        return bs_error_set(err, BS_ERR_FORMAT, "%s: dim[0]: expected 1..7, found %lld", path, (long long)ndim);
+    for (int i = 1; i <= ndim; i++) {
+        int64_t d = read_int(dim + i * iw, iw, swap);
+        if (d < 1)
+            return bs_error_set(err, BS_ERR_FORMAT, "%s: dim[%d]: expected >= 1, found %lld", path, i, (long long)d);
     }
-    int32_t v;
-    memcpy(&v, t, 4);
-    return v;
+    int sform_code = version == 1 ? (int)read_int(buf + 254, 2, swap) : (int)read_int(buf + 348, 4, swap);
+    for (int i = 1; i <= ndim && i <= 4; i++) {
+        double p = read_real(pixdim + i * fw, fw, swap);
+        if (!isfinite(p))
+            return bs_error_set(err, BS_ERR_FORMAT, "%s: pixdim[%d]: expected a finite %s, found %g", path, i,
+                                i == 4 ? "repetition time" : "voxel size", p);
+        if (p < 0 && (i == 4 || sform_code <= 0))
+            return bs_error_set(err, BS_ERR_FORMAT, "%s: pixdim[%d]: expected a %s >= 0, found %g", path, i,
+                                i == 4 ? "repetition time" : "voxel size", p);
+    }
+    return BS_OK;
 }
 
 /* pixdim[4] as stored on disk (float32 at byte 92 in NIfTI-1, float64 at
@@ -140,6 +195,7 @@ static int sniff_header(const char *path, int *version, double *pixdim4, bs_erro
                             "%s: sizeof_hdr: expected 348 (NIfTI-1) or 540 (NIfTI-2), found %d "
                             "(not a NIfTI file)", path, size_native);
     char found[64];
+    int swap = size != size_native;
     *version = size == 348 ? 1 : 2;
     *pixdim4 = raw_pixdim4(buf, *version, size != size_native);
     if (size == 348) {
@@ -164,7 +220,7 @@ static int sniff_header(const char *path, int *version, double *pixdim4, bs_erro
                                 path, found);
         }
     }
-    return BS_OK;
+    return check_dims(buf, *version, swap, path, err);
 }
 
 static double time_unit_seconds(int units)
@@ -301,6 +357,40 @@ bs_nifti_reader *bs_nifti_open(const char *path, bs_error *err)
         bs_nifti_close(r);
         return NULL;
     }
+    /* What the header promises must fit in the file, checked before any
+     * allocation: an uncompressed file shorter than that is truncated (say so
+     * now rather than after minutes of streaming), and deflate inflates at
+     * most 1032-fold, so a small .nii.gz whose header claims gigabytes is
+     * refused instead of allocating a volume buffer for it (fuzz_nifti). */
+    int64_t need;
+    if (r->vol_bytes > (size_t)INT64_MAX ||
+        __builtin_mul_overflow((int64_t)r->vol_bytes, r->hdr.nvol, &need) ||
+        __builtin_add_overflow(need, r->data_offset, &need)) {
+        bs_error_set(err, BS_ERR_FORMAT, "%s: dim: image size overflows", path);
+        bs_nifti_close(r);
+        return NULL;
+    }
+    struct stat st;
+    if (stat(r->data_path, &st) == 0) {
+        if (!r->gz && (int64_t)st.st_size < need) {
+            int64_t complete = ((int64_t)st.st_size - r->data_offset) / (int64_t)r->vol_bytes;
+            if (complete < 0)
+                complete = 0;
+            bs_error_set(err, BS_ERR_FORMAT,
+                         "%s: truncated: volume %lld (0-based) of %lld is incomplete (file has %lld bytes, "
+                         "header needs %lld)", r->data_path, (long long)complete,
+                         (long long)r->hdr.nvol, (long long)st.st_size, (long long)need);
+            bs_nifti_close(r);
+            return NULL;
+        }
+        if (r->gz && need / 1032 > (int64_t)st.st_size) {
+            bs_error_set(err, BS_ERR_FORMAT,
+                         "%s: truncated: the header needs %lld bytes, more than a %lld-byte gzip file can hold",
+                         r->data_path, (long long)need, (long long)st.st_size);
+            bs_nifti_close(r);
+            return NULL;
+        }
+    }
     if (r->hdr.datatype != NIFTI_TYPE_FLOAT32 || r->swap) {
         r->raw = bs_alloc_aligned(r->vol_bytes);
         if (!r->raw) {
@@ -308,25 +398,6 @@ bs_nifti_reader *bs_nifti_open(const char *path, bs_error *err)
                          path, r->vol_bytes);
             bs_nifti_close(r);
             return NULL;
-        }
-    }
-    /* An uncompressed file shorter than its header promises is truncated:
-     * say so now rather than after minutes of streaming. */
-    if (!r->gz) {
-        struct stat st;
-        if (stat(r->data_path, &st) == 0) {
-            int64_t need = r->data_offset + (int64_t)r->vol_bytes * r->hdr.nvol;
-            if ((int64_t)st.st_size < need) {
-                int64_t complete = ((int64_t)st.st_size - r->data_offset) / (int64_t)r->vol_bytes;
-                if (complete < 0)
-                    complete = 0;
-                bs_error_set(err, BS_ERR_FORMAT,
-                             "%s: truncated: volume %lld (0-based) of %lld is incomplete (file has %lld bytes, "
-                             "header needs %lld)", r->data_path, (long long)complete,
-                             (long long)r->hdr.nvol, (long long)st.st_size, (long long)need);
-                bs_nifti_close(r);
-                return NULL;
-            }
         }
     }
     r->next_vol = -1;

@@ -7,6 +7,7 @@
  * file renamed into place on success (fileio.h). */
 #include "brainstage/safetensors.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,8 +277,9 @@ int bs_st_writer_write(bs_st_writer *w, const char *path, bs_error *err)
             ok = fwrite(e->data, 1, (size_t)e->nbytes, f.fp) == e->nbytes;
     }
     if (!ok) {
+        int e = errno;
         bs_atomic_abort(&f);
-        return bs_error_set(err, BS_ERR_IO, "%s: write failed (disk full?)", path);
+        return bs_error_set(err, BS_ERR_IO, "%s: write failed: %s", path, strerror(e));
     }
     return bs_atomic_commit(&f, err);
 }
@@ -370,11 +372,12 @@ int bs_st_stream_append(bs_st_stream *s, const void *bytes, size_t n, bs_error *
                             "%s: appending %zu bytes would exceed the %llu declared (%llu already written)", s->path,
                             n, (unsigned long long)s->expected, (unsigned long long)s->written);
     if (n && fwrite(bytes, 1, n, s->file.fp) != n) {
+        int e = errno;
         bs_atomic_abort(&s->file);
         s->open = 0;
         s->failed = 1;
-        return bs_error_set(err, BS_ERR_IO, "%s: write failed after %llu data bytes (disk full?)", s->path,
-                            (unsigned long long)s->written);
+        return bs_error_set(err, BS_ERR_IO, "%s: write failed after %llu data bytes: %s", s->path,
+                            (unsigned long long)s->written, strerror(e));
     }
     s->written += n;
     return BS_OK;

@@ -19,3 +19,6 @@ $SUDO apt-get install -y -q --no-install-recommends \
     python3 python3-numpy python3-scipy python3-nibabel python3-nipy \
     python3-sklearn python3-torch \
     chromium fonts-dejavu-core
+# reliability checks (tests and CI only): libFuzzer harnesses (clang with its
+# fuzzer/sanitizer runtimes and OpenMP), valgrind memcheck
+$SUDO apt-get install -y -q --no-install-recommends clang libclang-rt-14-dev libomp-dev valgrind

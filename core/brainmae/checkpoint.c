@@ -39,6 +39,9 @@ static int parse_config(const char *s, bs_brainmae_config *c, const char *path, 
                                 path, s);
         s += used;
         double v = atof(val);
+        if (!(v >= -2147483647.0 && v <= 2147483647.0)) /* (int)v would be undefined */
+            return bs_error_set(err, BS_ERR_FORMAT, "%s: __metadata__.config: %s=%s is out of range", path,
+                                key, val);
         seen++;
         if (!strcmp(key, "n_rois")) c->n_rois = (int)v;
         else if (!strcmp(key, "seg_len")) c->seg_len = (int)v;
@@ -111,6 +114,31 @@ int bs_brainmae_save(const bs_brainmae *m, const char *path, int with_optimizer,
     return mae_checkpoint_save(m, path, with_optimizer, 0, err);
 }
 
+/* The model is allocated from the config before its tensors are read, so
+ * every size the config claims must be that of a tensor in the file: the
+ * allocation is then bounded by the file itself (fuzz_safetensors). */
+static int check_config_shapes(const bs_safetensors *st, const bs_brainmae_config *c, const char *path,
+                               bs_error *err)
+{
+    char last[3][48];
+    snprintf(last[0], sizeof last[0], "enc.%d.fc1.weight", c->n_encoder - 1);
+    snprintf(last[1], sizeof last[1], "temporal.%d.fc1.weight", c->n_temporal - 1);
+    snprintf(last[2], sizeof last[2], "decoder.%d.fc1.weight", c->n_decoder - 1);
+    const struct { const char *name; int64_t a, b; } want[] = {
+        {"roi_embed", c->n_rois, c->d_model},          {"in_proj.weight", c->d_model, c->seg_len},
+        {"temporal_pos", (int64_t)c->n_segments + 1, c->d_model}, {"enc.0.wq.weight", c->d_key, c->d_model},
+        {last[0], c->d_ffn, c->d_model},               {last[1], c->d_ffn, c->d_model},
+        {last[2], c->d_ffn, c->d_model}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        const bs_st_info *in = bs_st_find(st, want[i].name);
+        if (!in || in->ndim != 2 || in->shape[0] != want[i].a || in->shape[1] != want[i].b)
+            return bs_error_set(err, BS_ERR_FORMAT, "%s: tensor '%s' is missing or not [%lld, %lld] as "
+                                "__metadata__.config says", path, want[i].name, (long long)want[i].a,
+                                (long long)want[i].b);
+    }
+    return BS_OK;
+}
+
 int mae_checkpoint_read_config(const char *path, bs_brainmae_config *cfg, bs_error *err)
 {
     bs_safetensors *st = bs_st_open(path, err);
@@ -123,6 +151,8 @@ int mae_checkpoint_read_config(const char *path, bs_brainmae_config *cfg, bs_err
                           FORMAT_TAG);
     else
         rc = parse_config(cs, cfg, path, err);
+    if (rc == BS_OK)
+        rc = check_config_shapes(st, cfg, path, err);
     bs_st_close(st);
     return rc;
 }

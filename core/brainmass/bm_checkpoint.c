@@ -231,6 +231,20 @@ static int config_from_file(const bs_safetensors *st, const char *path, bs_brain
         return bs_error_set(err, BS_ERR_FORMAT,
                             "%s: __metadata__ rois=%d but online_network.attention_list.0.norm1.weight "
                             "has %lld ROIs", path, c->rois, (long long)R);
+    /* The model is allocated from this config before its tensors are read:
+     * sizes the metadata claims must be the ones the tensors have, or a
+     * small file could ask for gigabytes (fuzz_safetensors). */
+    if (c->depth != depth)
+        return bs_error_set(err, BS_ERR_FORMAT, "%s: __metadata__ depth=%d but the file has %d encoder layers",
+                            path, c->depth, depth);
+    struct { const char *key, *tensor; int meta; } dims[] = {
+        {"ffn", "online_network.attention_list.0.linear1.weight", c->ffn},
+        {"reduce_dim", "online_network.dim_reduction.0.weight", c->reduce_dim},
+        {"feature_dim", "online_network.g.net.3.weight", c->feature_dim}};
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
+        if ((v = dim_of(st, dims[i].tensor, 0)) > 0 && v != dims[i].meta)
+            return bs_error_set(err, BS_ERR_FORMAT, "%s: __metadata__ %s=%d but %s has %lld rows", path,
+                                dims[i].key, dims[i].meta, dims[i].tensor, (long long)v);
     if (bs_brainmass_config_validate(c, err))
         return bs_error_prefix(err, "%s", path);
     return BS_OK;

@@ -110,11 +110,14 @@ static int same_architecture(const bs_brainmass_config *a, const bs_brainmass_co
     return BS_OK;
 }
 
+/* The log goes first: a run killed between the two renames then has a log
+ * that covers (at least) the checkpoint's step, and resume keeps exactly
+ * the rows up to that step.  The other order could lose rows. */
 static int save_all(bs_brainmass *m, const bs_brainmass_train_config *tc, const loss_log *L, bs_error *err)
 {
-    if (bs_brainmass_save(m, tc->checkpoint, err))
-        return err ? err->code : BS_ERR_IO;
     if (tc->loss_log && log_write(L, tc->loss_log, err))
+        return err ? err->code : BS_ERR_IO;
+    if (bs_brainmass_save(m, tc->checkpoint, err))
         return err ? err->code : BS_ERR_IO;
     return BS_OK;
 }

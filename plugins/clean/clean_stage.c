@@ -123,8 +123,13 @@ static int process(void *self, bs_data *const *in, bs_data **out, bs_error *err)
     bs_clean_result res;
     int rc = bs_clean(d->tensor->data, T, (int)R, tr, conf, &s->opt, &res, err);
     bs_confounds_free(conf);
-    if (rc)
-        return rc;
+    if (rc) {
+        /* name the files: bs_clean only sees arrays */
+        const char *src = bs_data_get_attr(d, "source");
+        if (*s->cfg.confounds)
+            return bs_error_prefix(err, "%s (confounds %s): ", src ? src : "input", s->cfg.confounds);
+        return src ? bs_error_prefix(err, "%s: ", src) : rc;
+    }
 
     bs_tensor *t = bs_tensor_new_2d(res.n_rows, R, err);
     if (!t) {

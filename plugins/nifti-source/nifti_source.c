@@ -87,9 +87,10 @@ static int process(void *self, bs_data *const *in, bs_data **out, bs_error *err)
         return err->code;
     const bs_nifti_header *h = bs_nifti_reader_header(r);
     if (c->require_4d && h->nvol < 2) {
+        long long nvol = (long long)h->nvol; /* h lives in r */
         bs_nifti_close(r);
         return bs_error_set(err, BS_ERR_DATA, "%s: dim[4] = %lld: expected a 4D BOLD series with at least 2 volumes",
-                            c->path, (long long)h->nvol);
+                            c->path, nvol);
     }
     double tr = c->tr, side = 0;
     int found = 0;

@@ -12,6 +12,7 @@
 #include "brainstage/plugin.h"
 #include "brainstage/tsv.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,8 +153,10 @@ static int write_sidecar(sink *s, const bs_data *d, const char *table_path, int 
             json_object_set_new(cov, d->labels[i], json_real(d->coverage[i]));
         json_object_set_new(root, "Coverage", cov);
     }
+    errno = 0;
     if (json_dump_file(root, s->json.temp_path, JSON_INDENT(2) | JSON_SORT_KEYS) != 0)
-        rc = bs_error_set(err, BS_ERR_IO, "%s: cannot write JSON sidecar", s->json.final_path);
+        rc = bs_error_set(err, BS_ERR_IO, "%s: cannot write JSON sidecar: %s", s->json.final_path,
+                          errno ? strerror(errno) : "write failed");
     json_decref(root);
     return rc;
 }

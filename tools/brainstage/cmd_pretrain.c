@@ -14,6 +14,7 @@
 #include "brainstage/log.h"
 #include "brainstage/pfc.h"
 #include "brainstage/rng.h"
+#include "brainstage/safetensors.h"
 #include "brainstage/tensor.h"
 
 #include <math.h>
@@ -264,28 +265,87 @@ static int copy_file(const char *from, const char *to, bs_error *err)
     return bs_atomic_commit(&f, err);
 }
 
+/* The epoch a BrainMAE checkpoint was saved at (__metadata__ "epoch"). */
+static int checkpoint_epoch(const char *path, int *epoch, bs_error *err)
+{
+    bs_safetensors *st = bs_st_open(path, err);
+    if (!st)
+        return err->code ? err->code : BS_ERR_IO;
+    const char *text = bs_st_metadata(st, "epoch");
+    char *end = NULL;
+    long e = text ? strtol(text, &end, 10) : -1;
+    int rc = BS_OK;
+    if (!text || *end || e < 0 || e > 1000000)
+        rc = bs_error_set(err, BS_ERR_FORMAT, "%s: __metadata__ 'epoch': expected a number of epochs", path);
+    else
+        *epoch = (int)e;
+    bs_st_close(st);
+    return rc;
+}
+
+/* Rows "epoch\tloss\n" of an earlier loss log up to `epoch` (resume into
+ * the same log); a missing log is not an error. */
+static int load_loss_rows(const char *path, int epoch, bs_strlist *rows)
+{
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return BS_OK;
+    char buf[256];
+    int rc = BS_OK, first = 1;
+    while (rc == BS_OK && fgets(buf, sizeof buf, fp)) {
+        long e = strtol(buf, NULL, 10);
+        if (!first && e >= 1 && e <= epoch)
+            rc = bs_strlist_push(rows, buf) ? BS_ERR_NOMEM : BS_OK;
+        first = 0;
+    }
+    fclose(fp);
+    return rc;
+}
+
+static int write_loss_rows(const char *path, const bs_strlist *rows, bs_error *err)
+{
+    bs_atomic_file f;
+    int rc = bs_atomic_open(&f, path, err);
+    if (rc)
+        return rc;
+    fputs("epoch\tloss\n", f.fp);
+    for (int i = 0; i < rows->n; i++)
+        fputs(rows->items[i], f.fp);
+    return bs_atomic_commit(&f, err);
+}
+
+/* BrainMAE trains one epoch per call of bs_brainmae_pretrain, which resumes
+ * exactly at an epoch boundary from its own checkpoint file: a private
+ * staging checkpoint next to --out.  Every --checkpoint-every epochs (1 by
+ * default) and at the end, the loss log (rows up to that epoch) and then
+ * the checkpoint are moved into place atomically, in that order, so a run
+ * killed at any instant leaves a checkpoint under --out whose epoch the log
+ * covers; --resume with the same log then continues bit-identically. */
 static int pretrain_brainmae(const bs_cli *cli, const pretrain_args *a, bs_group_series *s, int n, bs_error *err)
 {
     const int R = s[0].R;
     bs_brainmae *m = NULL;
-    int rc = BS_OK;
+    int rc = BS_OK, start = 0;
+    char *staging = bs_temp_path_for(a->out, err);
+    if (!staging)
+        return err->code ? err->code : BS_ERR_IO;
     if (a->resume) {
-        if (!(m = bs_brainmae_load(a->resume, err)))
-            return err->code ? err->code : BS_ERR_IO;
-        if (strcmp(a->resume, a->out) && (rc = copy_file(a->resume, a->out, err))) {
-            bs_brainmae_free(m);
-            return rc;
+        if (!(m = bs_brainmae_load(a->resume, err)) || (rc = checkpoint_epoch(a->resume, &start, err)) ||
+            (rc = copy_file(a->resume, staging, err))) {
+            rc = rc ? rc : err->code ? (int)err->code : BS_ERR_IO;
+            goto done;
         }
     } else {
         double tr = s[0].tr;
         if (!(tr > 0)) {
-            return bs_error_set(err, BS_ERR_USAGE,
-                                "%s: no RepetitionTime (no JSON sidecar next to the TSV): give --tr SECONDS", s[0].path);
+            rc = bs_error_set(err, BS_ERR_USAGE,
+                              "%s: no RepetitionTime (no JSON sidecar next to the TSV): give --tr SECONDS", s[0].path);
+            goto done;
         }
         double window_s = a->window_s > 0 ? a->window_s : 10.0;
         int seg_len;
         if ((rc = bs_brainmae_seg_len(window_s, tr, &seg_len, err)))
-            return rc;
+            goto done;
         bs_brainmae_config cfg;
         bs_brainmae_config_default(&cfg, R, seg_len, a->segments ? (int)a->segments : 6);
         cfg.window_s = (float)window_s;
@@ -294,19 +354,22 @@ static int pretrain_brainmae(const bs_cli *cli, const pretrain_args *a, bs_group
         if (a->ffn) cfg.d_ffn = (int)a->ffn;
         if (a->feat) cfg.d_model = (int)a->feat;
         if ((rc = bs_brainmae_config_validate(&cfg, err)))
-            return rc;
+            goto done;
         if (a->init) {
-            if (!(m = bs_brainmae_load(a->init, err)))
-                return err->code ? err->code : BS_ERR_IO;
+            if (!(m = bs_brainmae_load(a->init, err))) {
+                rc = err->code ? err->code : BS_ERR_IO;
+                goto done;
+            }
         } else if (!(m = bs_brainmae_new(&cfg, cli->seed, err))) {
-            return err->code ? err->code : BS_ERR_INTERNAL;
+            rc = err->code ? err->code : BS_ERR_INTERNAL;
+            goto done;
         }
     }
     const bs_brainmae_config *cfg = bs_brainmae_get_config(m);
     bs_brainmae_prepared *prep = calloc((size_t)n, sizeof *prep);
     if (!prep) {
-        bs_brainmae_free(m);
-        return BS_ERR_NOMEM;
+        rc = bs_error_set(err, BS_ERR_NOMEM, "pretrain: out of memory");
+        goto done;
     }
     for (int u = 0; u < n && rc == BS_OK; u++) {
         bs_brainmae_subject sub = {s[u].ts, s[u].T, s[u].R, s[u].tr, s[u].path};
@@ -319,48 +382,55 @@ static int pretrain_brainmae(const bs_cli *cli, const pretrain_args *a, bs_group
     bs_brainmae_train_options o;
     bs_brainmae_train_defaults(&o);
     long long epochs = a->epochs ? a->epochs : a->steps ? a->steps : 30;
+    long long every = a->checkpoint_every > 0 ? a->checkpoint_every : 1;
     o.batch = a->batch ? (int)a->batch : 8;
     if (a->lr > 0)
         o.opt.lr = (float)a->lr;
     o.seed = cli->seed;
-    o.checkpoint = a->out;
+    o.checkpoint = staging;
     o.checkpoint_every = 1;
     o.quiet = 1;
-    bs_atomic_file log = {0};
-    int have_log = 0;
-    if (rc == BS_OK && a->loss_log && (rc = bs_atomic_open(&log, a->loss_log, err)) == BS_OK) {
-        have_log = 1;
-        fputs("epoch\tloss\n", log.fp);
-    }
-    /* One epoch per call: the driver checkpoints at the end of each call and
-     * resumes exactly (per-epoch RNG streams), so the loss of every epoch
-     * can be logged and --checkpoint-every honoured by keeping the file. */
+    bs_strlist rows = {0};
+    if (rc == BS_OK && a->resume && a->loss_log && load_loss_rows(a->loss_log, start, &rows))
+        rc = bs_error_set(err, BS_ERR_NOMEM, "pretrain: out of memory");
     if (rc == BS_OK && !cli->quiet)
         bs_log(BS_LOG_INFO, "brainmae: %d runs, %d ROIs, %d-sample segments x %d, d=%d, %lld epochs of batch %d", n, R,
                cfg->seg_len, cfg->n_segments, cfg->d_model, epochs, o.batch);
-    if (rc == BS_OK)
+    if (rc == BS_OK && start >= epochs)
+        bs_log(BS_LOG_INFO, "brainmae pretrain: checkpoint already at epoch %d of %lld", start, epochs);
+    int progress = rc == BS_OK;
+    if (progress)
         bs_progress_begin("brainmae pretrain", epochs);
-    int resumed = a->resume != NULL;
-    for (long long e = 1; rc == BS_OK && e <= epochs; e++) {
+    for (long long e = start + 1; rc == BS_OK && e <= epochs; e++) {
         bs_brainmae_train_report rep;
         o.epochs = (int)e;
-        o.resume = resumed || e > 1;
+        o.resume = a->resume != NULL || e > 1;
         rc = bs_brainmae_pretrain(m, prep, n, &o, &rep, err);
-        if (rc == BS_OK && have_log && isfinite(rep.last_loss))
-            fprintf(log.fp, "%d\t%.9g\n", rep.epochs_done, rep.last_loss);
+        char line[64];
+        if (rc == BS_OK && isfinite(rep.last_loss)) {
+            snprintf(line, sizeof line, "%d\t%.9g\n", rep.epochs_done, rep.last_loss);
+            if (bs_strlist_push(&rows, line))
+                rc = bs_error_set(err, BS_ERR_NOMEM, "pretrain: out of memory");
+        }
+        if (rc == BS_OK && (e % every == 0 || e == epochs)) {
+            if (a->loss_log)
+                rc = write_loss_rows(a->loss_log, &rows, err);
+            if (rc == BS_OK)
+                rc = copy_file(staging, a->out, err);
+        }
         bs_progress_update(e);
     }
-    if (rc == BS_OK || have_log)
+    if (rc == BS_OK && start >= epochs && strcmp(a->resume, a->out))
+        rc = copy_file(staging, a->out, err);
+    if (progress)
         bs_progress_end();
-    if (have_log) {
-        if (rc == BS_OK)
-            rc = bs_atomic_commit(&log, err);
-        else
-            bs_atomic_abort(&log);
-    }
+    bs_strlist_free(&rows);
     for (int u = 0; u < n; u++)
         bs_brainmae_prepared_free(&prep[u]);
     free(prep);
+done:
+    unlink(staging);
+    free(staging);
     bs_brainmae_free(m);
     return rc;
 }
@@ -378,6 +448,7 @@ int bs_cmd_pretrain(const bs_cli *cli, int argc, char **argv)
     int n = 0;
     /* a fresh run must not silently continue an old checkpoint */
     int existed = access(a.out, F_OK) == 0;
+    int log_existed = a.loss_log && access(a.loss_log, F_OK) == 0;
     rc = bs_group_mkparent(a.out, &err);
     if (rc == BS_OK && a.loss_log)
         rc = bs_group_mkparent(a.loss_log, &err);
@@ -388,6 +459,8 @@ int bs_cmd_pretrain(const bs_cli *cli, int argc, char **argv)
                                            : pretrain_brainmae(cli, &a, s, n, &err);
     if (rc && !existed && !a.resume)
         unlink(a.out); /* no half-trained checkpoint under the final name */
+    if (rc && !log_existed && !a.resume && a.loss_log)
+        unlink(a.loss_log); /* nor the log of a failed fresh run */
     bs_group_series_free(s, n);
     bs_strlist_free(&a.inputs);
     if (rc)

@@ -4,6 +4,7 @@
 
 #include "brainstage/blas.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +77,10 @@ static int parse_count(const char *opt, const char *text, long long min, long lo
 int main(int argc, char **argv)
 {
     bs_cli cli = {.threads = 0, .seed = 42, .quiet = 0, .verbose = 0};
+    /* Past a file-size limit (ulimit -f) a write must fail with EFBIG, which
+     * the atomic writers report and clean up, instead of SIGXFSZ killing us
+     * with temporaries left behind. */
+    signal(SIGXFSZ, SIG_IGN);
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         const char *a = argv[i];
