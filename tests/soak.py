@@ -134,7 +134,8 @@ def main():
 
         def read_stdout():
             for line in p.stdout:
-                if line.startswith("sub-"):
+                # "sub-X: RUN -> DIR" per finished run (report lines follow at the end)
+                if line.startswith("sub-") and " -> " in line:
                     done[0] += 1
 
         def read_stderr():
