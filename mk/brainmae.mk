@@ -47,8 +47,8 @@ plugins_brainmae_la_LIBADD = $(PLUGIN_LIBADD)
 check_PROGRAMS += bench/brainmae/bench_brainmae
 bench_brainmae_bench_brainmae_LDADD = $(tests_ldadd)
 EXTRA_DIST += bench/brainmae/bench.py docs/brainmae.md
-bench-brainmae: bench/brainmae/bench_brainmae$(EXEEXT)
-	top_builddir=$(abs_top_builddir) $(PYTHON) $(srcdir)/bench/brainmae/bench.py --config medium
-	top_builddir=$(abs_top_builddir) $(PYTHON) $(srcdir)/bench/brainmae/bench.py --config medium --dropout 0.1
-	top_builddir=$(abs_top_builddir) $(PYTHON) $(srcdir)/bench/brainmae/bench.py --config tiny --steps 20
+bench-brainmae: bench/brainmae/bench_brainmae$(EXEEXT) brainstage$(EXEEXT)
+	$(BLAS_KERNELS_ENV) top_builddir=$(abs_top_builddir) $(PYTHON) $(srcdir)/bench/brainmae/bench.py --config medium
+	$(BLAS_KERNELS_ENV) top_builddir=$(abs_top_builddir) $(PYTHON) $(srcdir)/bench/brainmae/bench.py --config medium --dropout 0.1
+	$(BLAS_KERNELS_ENV) top_builddir=$(abs_top_builddir) $(PYTHON) $(srcdir)/bench/brainmae/bench.py --config tiny --steps 20
 .PHONY: bench-brainmae
