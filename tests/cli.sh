@@ -44,7 +44,7 @@ NIPY=/usr/lib/python3/dist-packages/nipy/testing/functional.nii.gz
 }
 
 checks=$((checks + 1))
-"$BS" --version | grep -q "^brainstage .* (plugin ABI 1\.0, OpenBLAS kernels [^)]*)$" || fail "--version"
+"$BS" --version | grep -q "^brainstage .* (plugin ABI 1\.0, OpenBLAS kernels [^,]*, OMP_WAIT_POLICY [^)]*)$" || fail "--version"
 checks=$((checks + 1))
 "$BS" --help | grep -q "^  run PIPELINE" || fail "--help"
 expect 2 "unknown option '--frobnicate'" "$BS" --frobnicate
@@ -149,7 +149,12 @@ own=$(env -u OPENBLAS_CORETYPE BRAINSTAGE_BLAS_AUTO=0 "$BS" --print-blas-coretyp
 auto=$(env -u OPENBLAS_CORETYPE "$BS" --print-blas-coretype)
 case "$auto" in "$own" | Haswell | SkylakeX) ;; *) fail "automatic BLAS choice '$auto' (OpenBLAS chose '$own')" ;; esac
 checks=$((checks + 1))
-"$BS" --version | grep -q "OpenBLAS kernels $auto" || fail "--version does not name the kernels: $("$BS" --version)"
+"$BS" --version | grep -q "OpenBLAS kernels $auto," || fail "--version does not name the kernels: $("$BS" --version)"
+# OpenMP threads wait passively unless the user chose otherwise
+checks=$((checks + 1))
+env -u OMP_WAIT_POLICY "$BS" --version | grep -q "OMP_WAIT_POLICY PASSIVE)" || fail "unset OMP_WAIT_POLICY not made PASSIVE"
+checks=$((checks + 1))
+OMP_WAIT_POLICY=active "$BS" --version | grep -q "OMP_WAIT_POLICY active)" || fail "OMP_WAIT_POLICY=active not respected"
 
 echo "$checks checks, $fails failures"
 [ "$fails" -eq 0 ]

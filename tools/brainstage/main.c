@@ -30,7 +30,7 @@ static void usage(FILE *to)
           "  --seed N      run seed for every random draw (default 42)\n"
           "  --quiet       no progress bars and no informational messages\n"
           "  --verbose     debug messages\n"
-          "  --version     print the version (and the BLAS kernels in use) and exit\n"
+          "  --version     print the version (with the BLAS kernels and OpenMP wait policy) and exit\n"
           "  --print-blas-coretype  print the OpenBLAS kernel family in use and exit\n"
           "  --help        print this help and exit\n"
           "\n"
@@ -40,26 +40,39 @@ static void usage(FILE *to)
           to);
 }
 
-/* OpenBLAS fixes its kernels when it is loaded, before main runs: when it
- * fell back to generic kernels that this CPU outgrows (see brainstage/blas.h),
- * run this program again with OPENBLAS_CORETYPE set.  Only returns when there
- * is nothing to do, the user opted out, or exec failed. */
-static void reexec_with_better_blas(char **argv, int verbose)
+/* OpenBLAS fixes its kernels, and libgomp its wait policy, when they are
+ * loaded, before main runs; both are set only through the environment.  So
+ * when either default is a bad one, this program runs itself again with:
+ *  - OPENBLAS_CORETYPE, when OpenBLAS fell back to generic kernels that this
+ *    CPU outgrows (see brainstage/blas.h);
+ *  - OMP_WAIT_POLICY=PASSIVE, when unset: libgomp's default spin-waiting
+ *    made BrainMass pretraining 5-12x slower on a 2-core machine that other
+ *    processes also use, and passive waiting was as fast or faster on an idle
+ *    one (docs/brainmass.md, docs/brainmae.md).
+ * A variable the user set is never changed; BRAINSTAGE_BLAS_AUTO=0 keeps
+ * OpenBLAS's own choice.  Only returns when there is nothing to do or exec
+ * failed (the run then goes on with the defaults). */
+static void reexec_with_runtime_env(char **argv, int verbose)
 {
     const char *opt = getenv("BRAINSTAGE_BLAS_AUTO");
-    if (opt && !strcmp(opt, "0"))
+    const char *better = opt && !strcmp(opt, "0") ? NULL : bs_blas_better_coretype();
+    const char *wait = getenv("OMP_WAIT_POLICY");
+    int set_wait = !wait || !*wait;
+    if (!better && !set_wait)
         return;
-    const char *better = bs_blas_better_coretype();
-    if (!better)
-        return;
-    if (verbose)
+    if (verbose && better)
         fprintf(stderr, "brainstage: debug: OpenBLAS chose generic '%s' kernels on this CPU; running again with "
                         "OPENBLAS_CORETYPE=%s (BRAINSTAGE_BLAS_AUTO=0 turns this off)\n",
                 bs_blas_corename(), better);
-    if (setenv("OPENBLAS_CORETYPE", better, 1) != 0)
+    if ((better && setenv("OPENBLAS_CORETYPE", better, 1) != 0) ||
+        (set_wait && setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0))
         return;
     execv("/proc/self/exe", argv);
-    unsetenv("OPENBLAS_CORETYPE"); /* exec failed: carry on with what we have */
+    /* exec failed: carry on with what was loaded */
+    if (better)
+        unsetenv("OPENBLAS_CORETYPE");
+    if (set_wait)
+        unsetenv("OMP_WAIT_POLICY");
 }
 
 static int parse_count(const char *opt, const char *text, long long min, long long *out)
@@ -89,12 +102,13 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         } else if (!strcmp(a, "--version") || !strcmp(a, "-V")) {
-            reexec_with_better_blas(argv, 0);
-            printf("brainstage %s (plugin ABI %u.%u, OpenBLAS kernels %s)\n", PACKAGE_VERSION, BS_PLUGIN_ABI_MAJOR,
-                   BS_PLUGIN_ABI_MINOR, bs_blas_corename());
+            reexec_with_runtime_env(argv, 0);
+            const char *wait = getenv("OMP_WAIT_POLICY");
+            printf("brainstage %s (plugin ABI %u.%u, OpenBLAS kernels %s, OMP_WAIT_POLICY %s)\n", PACKAGE_VERSION,
+                   BS_PLUGIN_ABI_MAJOR, BS_PLUGIN_ABI_MINOR, bs_blas_corename(), wait && *wait ? wait : "unset");
             return 0;
         } else if (!strcmp(a, "--print-blas-coretype")) {
-            reexec_with_better_blas(argv, 0);
+            reexec_with_runtime_env(argv, 0);
             puts(bs_blas_corename());
             return 0;
         } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
@@ -120,7 +134,7 @@ int main(int argc, char **argv)
         usage(stderr);
         return BS_ERR_USAGE;
     }
-    reexec_with_better_blas(argv, cli.verbose);
+    reexec_with_runtime_env(argv, cli.verbose);
     bs_cli_setup(&cli);
     const char *cmd = argv[i];
     int nargs = argc - i - 1;
