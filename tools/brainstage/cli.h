@@ -28,6 +28,12 @@ bs_registry *bs_cli_registry(void);
  * NAME(.pipeline) under $BRAINSTAGE_DATA_DIR/pipelines or the install dir.
  * Returns a malloc'd path or NULL. */
 char *bs_cli_find_pipeline(const char *arg);
+/* printf-style allocation; NULL on failure. */
+char *bs_cli_strf(const char *f, ...) __attribute__((format(printf, 1, 2)));
+/* Copy of the `_`-separated parts of a BIDS name whose key is not in drop
+ * (NULL-terminated list of keys without '-'); parts without a '-' (the
+ * suffix) are kept if keep_bare, else dropped.  NULL on allocation failure. */
+char *bs_cli_filter_entities(const char *name, const char *const *drop, int keep_bare);
 
 int bs_cmd_run(const bs_cli *cli, int argc, char **argv);
 int bs_cmd_check(const bs_cli *cli, int argc, char **argv);

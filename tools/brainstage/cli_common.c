@@ -1,8 +1,10 @@
 /* cli_common.c - handlers for logging and progress bars, shared helpers. */
+#define _GNU_SOURCE 1 /* vasprintf */
 #include "config.h"
 #include "cli.h"
 
 #include <cblas.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,4 +139,39 @@ char *bs_cli_find_pipeline(const char *arg)
             return strdup(path);
     }
     return strdup(arg);
+}
+
+char *bs_cli_strf(const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    char *s = NULL;
+    if (vasprintf(&s, f, ap) < 0)
+        s = NULL;
+    va_end(ap);
+    return s;
+}
+
+char *bs_cli_filter_entities(const char *name, const char *const *drop, int keep_bare)
+{
+    char *out = calloc(strlen(name) + 1, 1);
+    if (!out)
+        return NULL;
+    for (const char *p = name; *p;) {
+        const char *e = strchr(p, '_');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        const char *dash = memchr(p, '-', len);
+        int keep = dash ? 1 : keep_bare;
+        for (int k = 0; dash && keep && drop[k]; k++)
+            keep = !((size_t)(dash - p) == strlen(drop[k]) && !strncmp(p, drop[k], strlen(drop[k])));
+        if (keep) {
+            if (*out)
+                strcat(out, "_");
+            strncat(out, p, len);
+        }
+        p += len;
+        if (*p == '_')
+            p++;
+    }
+    return out;
 }

@@ -54,18 +54,6 @@ static void bids_usage(void)
           stderr);
 }
 
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *f, ...)
-{
-    va_list ap;
-    va_start(ap, f);
-    char *s = NULL;
-    if (vasprintf(&s, f, ap) < 0)
-        s = NULL;
-    va_end(ap);
-    return s;
-}
-
 static int is_file(const char *p)
 {
     struct stat st;
@@ -182,25 +170,8 @@ static char *stem_before(const char *path, const char *marker)
  * confounds by the acquisition entities only. */
 static char *acquisition_stem(const char *stem)
 {
-    char *out = calloc(strlen(stem) + 1, 1);
-    if (!out)
-        return NULL;
-    const char *p = stem;
-    while (*p) {
-        const char *e = strchr(p, '_');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        int drop = !strncmp(p, "space-", 6) || !strncmp(p, "res-", 4) || !strncmp(p, "den-", 4) ||
-                   !strncmp(p, "cohort-", 7);
-        if (!drop) {
-            if (*out)
-                strcat(out, "_");
-            strncat(out, p, len);
-        }
-        p += len;
-        if (*p == '_')
-            p++;
-    }
-    return out;
+    static const char *const drop[] = {"space", "res", "den", "cohort", NULL};
+    return bs_cli_filter_entities(stem, drop, 1);
 }
 
 static int wanted(const bids_args *a, const char *bold)
@@ -233,7 +204,7 @@ static int find_bolds(const bids_args *a, bs_strlist *out)
     const char *pats[] = {"%s/sub-*/func/*_desc-preproc_bold.nii.gz", "%s/sub-*/ses-*/func/*_desc-preproc_bold.nii.gz",
                           "%s/sub-*/func/*_desc-preproc_bold.nii", "%s/sub-*/ses-*/func/*_desc-preproc_bold.nii"};
     for (size_t k = 0; k < sizeof pats / sizeof pats[0]; k++) {
-        char *pat = fmt(pats[k], a->in);
+        char *pat = bs_cli_strf(pats[k], a->in);
         glob_t g;
         if (pat && glob(pat, 0, NULL, &g) == 0) {
             for (size_t i = 0; i < g.gl_pathc; i++)
@@ -266,7 +237,7 @@ static void atlas_from_file(const char *path, atlas_choice *c)
     char *general = stem ? acquisition_stem(stem) : NULL;
     const char *names[] = {stem, general};
     for (int k = 0; k < 2 && !c->labels; k++) {
-        char *tsv = names[k] ? fmt("%s/%s.tsv", slash ? dir : ".", names[k]) : NULL;
+        char *tsv = names[k] ? bs_cli_strf("%s/%s.tsv", slash ? dir : ".", names[k]) : NULL;
         if (is_file(tsv))
             c->labels = tsv;
         else
@@ -286,7 +257,7 @@ static void choose_atlas(const bids_args *a, atlas_choice *c)
         return;
     }
     /* an atlas shipped with the dataset (brainstage simulate writes one) */
-    char *pat = a->atlas ? fmt("%s/atlas/atlas-%s_*dseg.nii*", a->in, a->atlas) : fmt("%s/atlas/*_dseg.nii*", a->in);
+    char *pat = a->atlas ? bs_cli_strf("%s/atlas/atlas-%s_*dseg.nii*", a->in, a->atlas) : bs_cli_strf("%s/atlas/*_dseg.nii*", a->in);
     glob_t g;
     if (pat && glob(pat, 0, NULL, &g) == 0) {
         if (g.gl_pathc >= 1)
@@ -321,7 +292,7 @@ static void json_string(FILE *fp, const char *s)
 
 static int write_description(const bids_args *a, const char *pipeline, bs_error *err)
 {
-    char *path = fmt("%s/dataset_description.json", a->out);
+    char *path = bs_cli_strf("%s/dataset_description.json", a->out);
     if (!path)
         return BS_ERR_NOMEM;
     bs_atomic_file f;
@@ -338,7 +309,7 @@ static int write_description(const bids_args *a, const char *pipeline, bs_error 
     snprintf(desc, sizeof desc, "participant level, pipeline %s", pipeline);
     json_string(f.fp, desc);
     fputs("\n    }\n  ],\n  \"SourceDatasets\": [\n    {\n      \"URL\": ", f.fp);
-    char *url = fmt("file://%s", abs ? abs : a->in);
+    char *url = bs_cli_strf("file://%s", abs ? abs : a->in);
     json_string(f.fp, url ? url : "");
     fputs("\n    }\n  ]\n}\n", f.fp);
     free(url);
@@ -350,12 +321,12 @@ static int write_description(const bids_args *a, const char *pipeline, bs_error 
  * produced, so group level knows the TR without the fMRIPrep folder. */
 static void write_ts_sidecars(const char *outdir, const char *entities, double tr, const char *bold)
 {
-    char *pat = fmt("%s/%s*_timeseries.tsv", outdir, entities);
+    char *pat = bs_cli_strf("%s/%s*_timeseries.tsv", outdir, entities);
     glob_t g;
     if (pat && glob(pat, 0, NULL, &g) == 0) {
         for (size_t i = 0; i < g.gl_pathc; i++) {
             size_t len = strlen(g.gl_pathv[i]);
-            char *json = fmt("%.*s.json", (int)(len - 4), g.gl_pathv[i]);
+            char *json = bs_cli_strf("%.*s.json", (int)(len - 4), g.gl_pathv[i]);
             bs_error err = {0};
             bs_atomic_file f;
             if (json && !is_file(json) && bs_atomic_open(&f, json, &err) == BS_OK) {
@@ -376,7 +347,7 @@ static void push_var(bs_strlist *vars, const char *key, const char *value)
 {
     if (!value)
         return;
-    char *kv = fmt("%s=%s", key, value);
+    char *kv = bs_cli_strf("%s=%s", key, value);
     if (kv)
         bs_strlist_push(vars, kv);
     free(kv);
@@ -393,14 +364,14 @@ static int participant_run(const bs_cli *cli, const bids_args *a, const char *pi
     char *slash = strrchr(dir, '/');
     *slash = '\0';
     char *acq = acquisition_stem(stem);
-    char *mask = fmt("%s/%s_desc-brain_mask.nii.gz", dir, stem);
+    char *mask = bs_cli_strf("%s/%s_desc-brain_mask.nii.gz", dir, stem);
     if (!is_file(mask)) {
         free(mask);
-        mask = fmt("%s/%s_desc-brain_mask.nii", dir, stem);
+        mask = bs_cli_strf("%s/%s_desc-brain_mask.nii", dir, stem);
     }
-    char *confounds = fmt("%s/%s_desc-confounds_timeseries.tsv", dir, acq);
+    char *confounds = bs_cli_strf("%s/%s_desc-confounds_timeseries.tsv", dir, acq);
     if (!is_file(confounds)) { /* fMRIPrep < 20.2 */
-        char *old = fmt("%s/%s_desc-confounds_regressors.tsv", dir, acq);
+        char *old = bs_cli_strf("%s/%s_desc-confounds_regressors.tsv", dir, acq);
         if (is_file(old)) {
             free(confounds);
             confounds = old;
@@ -425,8 +396,8 @@ static int participant_run(const bs_cli *cli, const bids_args *a, const char *pi
                 found || err.message[0] ? err.message : "no RepetitionTime in the JSON sidecar");
         goto done;
     }
-    char *outdir = ses ? fmt("%s/sub-%s/ses-%s/func", a->out, sub, ses) : fmt("%s/sub-%s/func", a->out, sub);
-    char *prefix = fmt("%s/%s", outdir, entities);
+    char *outdir = ses ? bs_cli_strf("%s/sub-%s/ses-%s/func", a->out, sub, ses) : bs_cli_strf("%s/sub-%s/func", a->out, sub);
+    char *prefix = bs_cli_strf("%s/%s", outdir, entities);
     char trs[64];
     snprintf(trs, sizeof trs, "%.9g", tr);
     push_var(&vars, "bold", bold);
@@ -496,7 +467,7 @@ static int participant_reports(const bs_cli *cli, const bids_args *a, const bs_s
     bs_strlist subs = {0};
     for (int i = 0; i < bolds_done->n; i++) {
         char *sub = bs_bids_entity(bolds_done->items[i], "sub");
-        char *name = sub ? fmt("sub-%s", sub) : NULL;
+        char *name = sub ? bs_cli_strf("sub-%s", sub) : NULL;
         if (name)
             bs_strlist_push(&subs, name);
         free(name);
@@ -522,7 +493,7 @@ static int participant_level(const bs_cli *cli, const bids_args *a)
     int failed = 0;
     /* every requested label must exist */
     for (int i = 0; i < a->subjects.n; i++) {
-        char *d = fmt("%s/sub-%s", a->in, a->subjects.items[i]);
+        char *d = bs_cli_strf("%s/sub-%s", a->in, a->subjects.items[i]);
         if (!is_dir(d)) {
             fprintf(stderr, "brainstage: bids: sub-%s: no such subject in %s\n", a->subjects.items[i], a->in);
             failed++;
@@ -596,15 +567,15 @@ static int call(command_fn fn, const bs_cli *cli, const char *first, ...)
 static int group_finetune(const bs_cli *cli, const bids_args *a, const char *gdir, const char *ckpt,
                           const char *participants, const char *label, const char *folds, const char *suffix)
 {
-    char *model = fmt("%s/model-brainmass_desc-finetuned.safetensors", gdir);
-    char *prefix = fmt("%s/eval-brainmass_head-finetune", gdir);
+    char *model = bs_cli_strf("%s/model-brainmass_desc-finetuned.safetensors", gdir);
+    char *prefix = bs_cli_strf("%s/eval-brainmass_head-finetune", gdir);
     const char *ep = a->ft_epochs ? "--epochs" : NULL;
     int rc = call(bs_cmd_evaluate, cli, "--fc-inputs", a->out, "--suffix", suffix, "--participants", participants,
                   "--label", label, "--head", "finetune", "--model", ckpt, "--folds", folds, "--name", "brainmass-ft",
                   "--no-header", "--save-model", model, "--out", prefix, ep, a->ft_epochs, (char *)NULL);
     free(prefix);
     if (!rc && a->shots) {
-        prefix = fmt("%s/eval-brainmass_head-finetune_shots-%s", gdir, a->shots);
+        prefix = bs_cli_strf("%s/eval-brainmass_head-finetune_shots-%s", gdir, a->shots);
         rc = call(bs_cmd_evaluate, cli, "--fc-inputs", a->out, "--suffix", suffix, "--participants", participants,
                   "--label", label, "--head", "finetune", "--model", ckpt, "--shots", a->shots, "--name",
                   "brainmass-ft", "--no-header", "--out", prefix, ep, a->ft_epochs, (char *)NULL);
@@ -619,17 +590,17 @@ static int group_level(const bs_cli *cli, const bids_args *a)
     const char *label = a->label ? a->label : "group", *head = a->head ? a->head : "logreg";
     const char *folds = a->folds ? a->folds : "5", *suffix = a->suffix ? a->suffix : BS_GROUP_TS_SUFFIX;
     const char *fc_suffix = a->fc_suffix ? a->fc_suffix : suffix; /* FC baseline: time series or relmat files */
-    char *participants = a->participants ? strdup(a->participants) : fmt("%s/participants.tsv", a->out);
+    char *participants = a->participants ? strdup(a->participants) : bs_cli_strf("%s/participants.tsv", a->out);
     if (!a->participants && !is_file(participants)) {
         free(participants);
-        participants = fmt("%s/participants.tsv", a->in);
+        participants = bs_cli_strf("%s/participants.tsv", a->in);
     }
     if (!is_file(participants)) {
         fprintf(stderr, "brainstage: bids: group: %s: no participants.tsv (give --participants)\n", participants);
         free(participants);
         return 1;
     }
-    char *gdir = fmt("%s/group", a->out);
+    char *gdir = bs_cli_strf("%s/group", a->out);
     bs_error err = {0};
     if (bs_mkdirs(gdir, &err)) {
         fprintf(stderr, "brainstage: bids: %s\n", err.message);
@@ -638,13 +609,13 @@ static int group_level(const bs_cli *cli, const bids_args *a)
         return 1;
     }
     int rc = 0;
-    char *prefix = fmt("%s/eval-fc_head-%s", gdir, head);
+    char *prefix = bs_cli_strf("%s/eval-fc_head-%s", gdir, head);
     printf("group level: %s, label %s, %s folds\n", participants, label, folds);
     rc = call(bs_cmd_evaluate, cli, "--fc-inputs", a->out, "--suffix", fc_suffix, "--participants", participants, "--label",
               label, "--head", head, "--folds", folds, "--name", "fc", "--out", prefix, (char *)NULL);
     free(prefix);
     if (!rc && a->shots) {
-        prefix = fmt("%s/eval-fc_head-%s_shots-%s", gdir, head, a->shots);
+        prefix = bs_cli_strf("%s/eval-fc_head-%s_shots-%s", gdir, head, a->shots);
         rc = call(bs_cmd_evaluate, cli, "--fc-inputs", a->out, "--suffix", fc_suffix, "--participants", participants,
                   "--label", label, "--head", head, "--shots", a->shots, "--name", "fc", "--no-header", "--out", prefix,
                   (char *)NULL);
@@ -660,9 +631,9 @@ static int group_level(const bs_cli *cli, const bids_args *a)
     for (int k = 0; k < 2 && !rc; k++) {
         if (!strstr(models, names[k]))
             continue;
-        char *ckpt = fmt("%s/model-%s.safetensors", gdir, names[k]);
-        char *loss = fmt("%s/model-%s_loss.tsv", gdir, names[k]);
-        char *feats = fmt("%s/features-%s.tsv", gdir, names[k]);
+        char *ckpt = bs_cli_strf("%s/model-%s.safetensors", gdir, names[k]);
+        char *loss = bs_cli_strf("%s/model-%s_loss.tsv", gdir, names[k]);
+        char *feats = bs_cli_strf("%s/features-%s.tsv", gdir, names[k]);
         const char *len_opt = k == 0 ? "--steps" : "--epochs";
         const char *len_val = k == 0 ? a->steps : a->epochs;
         if (len_val)
@@ -675,14 +646,14 @@ static int group_level(const bs_cli *cli, const bids_args *a)
             rc = call(bs_cmd_embed, cli, names[k], "--weights", ckpt, "--inputs", a->out, "--suffix", suffix, "--out",
                       feats, (char *)NULL);
         if (!rc) {
-            prefix = fmt("%s/eval-%s_head-%s", gdir, names[k], head);
+            prefix = bs_cli_strf("%s/eval-%s_head-%s", gdir, names[k], head);
             rc = call(bs_cmd_evaluate, cli, "--features", feats, "--participants", participants, "--label", label,
                       "--head", head, "--folds", folds, "--name", names[k], "--no-header", "--out", prefix,
                       (char *)NULL);
             free(prefix);
         }
         if (!rc && a->shots) {
-            prefix = fmt("%s/eval-%s_head-%s_shots-%s", gdir, names[k], head, a->shots);
+            prefix = bs_cli_strf("%s/eval-%s_head-%s_shots-%s", gdir, names[k], head, a->shots);
             rc = call(bs_cmd_evaluate, cli, "--features", feats, "--participants", participants, "--label", label,
                       "--head", head, "--shots", a->shots, "--name", names[k], "--no-header", "--out", prefix,
                       (char *)NULL);

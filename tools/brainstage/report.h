@@ -73,8 +73,6 @@ int bs_report_group_level(const char *fmriprep_dir, const char *out_dir, const c
 
 /* ---- shared by the report sources ---- */
 
-/* "%s"-style allocation; NULL on failure. */
-char *report_fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
 /* Every file matching the glob pattern, sorted (none: empty list). */
 void report_glob(const char *pattern, bs_strlist *out);
 

@@ -13,17 +13,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-char *report_fmt(const char *f, ...)
-{
-    va_list ap;
-    va_start(ap, f);
-    char *s = NULL;
-    if (vasprintf(&s, f, ap) < 0)
-        s = NULL;
-    va_end(ap);
-    return s;
-}
-
 void report_glob(const char *pattern, bs_strlist *out)
 {
     glob_t g;
@@ -185,7 +174,7 @@ done:
 /* Every file of DIR/group matching PREFIX*SUFFIX, with its NAME. */
 static void list_group(const char *out_dir, const char *prefix, const char *suffix, bs_strlist *paths)
 {
-    char *pat = report_fmt("%s/group/%s*%s", out_dir, prefix, suffix);
+    char *pat = bs_cli_strf("%s/group/%s*%s", out_dir, prefix, suffix);
     if (pat)
         report_glob(pat, paths);
     free(pat);
@@ -220,7 +209,7 @@ int report_group_load(const char *out_dir, const char *participants, const char 
             rc = err->code;
             break;
         }
-        char *pred = report_fmt("%s/group/eval-%s_predictions.tsv", out_dir, e->name);
+        char *pred = bs_cli_strf("%s/group/eval-%s_predictions.tsv", out_dir, e->name);
         struct stat st;
         if (pred && stat(pred, &st) == 0 && !(e->predictions = bs_tsv_read(pred, err)))
             rc = err->code;
@@ -313,7 +302,7 @@ int bs_report_participant_level(const char *fmriprep_dir, const char *out_dir, c
 static void output_subjects(const char *out_dir, bs_strlist *subs)
 {
     bs_strlist dirs = {0};
-    char *pat = report_fmt("%s/sub-*/", out_dir);
+    char *pat = bs_cli_strf("%s/sub-*/", out_dir);
     if (pat)
         report_glob(pat, &dirs);
     free(pat);

@@ -189,7 +189,7 @@ static void subject_predictions(FILE *fp, const report_group *g, const char *sub
                 continue;
             const char *t = tru >= 0 ? bs_tsv_cell(p, i, tru) : "n/a", *q = pred >= 0 ? bs_tsv_cell(p, i, pred) : "n/a";
             int regression = is_regression(p);
-            char *score_col = report_fmt("score_%s", q);
+            char *score_col = bs_cli_strf("score_%s", q);
             int sc = score_col && !regression ? bs_tsv_column(p, score_col) : -1;
             free(score_col);
             fputs("<tr>", fp);
@@ -225,7 +225,7 @@ static void subject_group_section(FILE *fp, const report_group *g, const char *s
 int report_write_subject(const char *fmriprep_dir, const char *out_dir, const char *sub, const report_group *g,
                          bs_error *err)
 {
-    char *dir = report_fmt("%s/%s", out_dir, sub), *path = report_fmt("%s/%s.html", out_dir, sub);
+    char *dir = bs_cli_strf("%s/%s", out_dir, sub), *path = bs_cli_strf("%s/%s.html", out_dir, sub);
     bs_strlist files = {0};
     report_run *runs = NULL;
     int n = 0, rc = dir && path ? BS_OK : bs_error_set(err, BS_ERR_NOMEM, "out of memory");
@@ -495,7 +495,7 @@ static void group_subjects(FILE *fp, const report_group *g, const bs_strlist *su
     cell(fp, "th", g->label, 0);
     for (int e = 0; e < g->n_evals; e++)
         if (g->evals[e].predictions) {
-            char *h = report_fmt("predicted (%s)", g->evals[e].name);
+            char *h = bs_cli_strf("predicted (%s)", g->evals[e].name);
             cell(fp, "th", h ? h : "predicted", 0);
             free(h);
         }
@@ -509,7 +509,7 @@ static void group_subjects(FILE *fp, const report_group *g, const bs_strlist *su
             if (!g->evals[e].predictions)
                 continue;
             const char *truth = NULL, *pred = predicted_for(&g->evals[e], sub, &truth);
-            char *text = pred ? report_fmt("%s%s", pred, truth && strcmp(truth, pred) ? " (wrong)" : "") : NULL;
+            char *text = pred ? bs_cli_strf("%s%s", pred, truth && strcmp(truth, pred) ? " (wrong)" : "") : NULL;
             if (pred && is_regression(g->evals[e].predictions))
                 value_cell(fp, pred);
             else
@@ -517,7 +517,7 @@ static void group_subjects(FILE *fp, const report_group *g, const bs_strlist *su
             free(text);
         }
         fputs("<td>", fp);
-        char *href = report_fmt("%s.html", sub);
+        char *href = bs_cli_strf("%s.html", sub);
         link(fp, href ? href : "", "report");
         free(href);
         fputs("</td></tr>\n", fp);
@@ -528,7 +528,7 @@ static void group_subjects(FILE *fp, const report_group *g, const bs_strlist *su
 
 int report_write_group(const char *out_dir, const report_group *g, const bs_strlist *subjects, bs_error *err)
 {
-    char *path = report_fmt("%s/group.html", out_dir);
+    char *path = bs_cli_strf("%s/group.html", out_dir);
     if (!path)
         return bs_error_set(err, BS_ERR_NOMEM, "out of memory");
     bs_atomic_file f;

@@ -76,7 +76,7 @@ done:
 static char *sidecar_of(const char *tsv)
 {
     size_t n = strlen(tsv);
-    return n > 4 ? report_fmt("%.*s.json", (int)(n - 4), tsv) : NULL;
+    return n > 4 ? bs_cli_strf("%.*s.json", (int)(n - 4), tsv) : NULL;
 }
 
 /* "strategy=36P band=0.01,0.08 order=2 fd_max=0.5 dummy=0 flagged=13 kept=137" */
@@ -131,39 +131,13 @@ static char *read_sidecar(report_run *r, const char *json_path, char **source)
     return entities;
 }
 
-/* Copy of the `_`-separated key-value pairs of name whose key is not in
- * drop (NULL-terminated); parts without '-' (the suffix) are dropped too. */
-static char *filter_entities(const char *name, const char *const *drop)
-{
-    char *out = calloc(strlen(name) + 1, 1);
-    if (!out)
-        return NULL;
-    for (const char *p = name; *p;) {
-        const char *e = strchr(p, '_');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        const char *dash = memchr(p, '-', len);
-        int keep = dash != NULL;
-        for (int k = 0; keep && drop[k]; k++)
-            keep = !((size_t)(dash - p) == strlen(drop[k]) && !strncmp(p, drop[k], strlen(drop[k])));
-        if (keep) {
-            if (*out)
-                strcat(out, "_");
-            strncat(out, p, len);
-        }
-        p += len;
-        if (*p == '_')
-            p++;
-    }
-    return out;
-}
-
 /* The entities outputs were derived from: the file name without the
  * derivative ones (atlas, stat, desc, seg). */
 static char *entities_from_name(const char *path)
 {
     static const char *const drop[] = {"atlas", "stat", "desc", "seg", NULL};
     const char *base = strrchr(path, '/');
-    return filter_entities(base ? base + 1 : path, drop);
+    return bs_cli_filter_entities(base ? base + 1 : path, drop, 0);
 }
 
 /* ---- confounds and the censoring timeline ------------------------------ */
@@ -172,7 +146,7 @@ static char *entities_from_name(const char *path)
 static char *acquisition_entities(const char *entities)
 {
     static const char *const drop[] = {"space", "res", "den", "cohort", NULL};
-    return filter_entities(entities, drop);
+    return bs_cli_filter_entities(entities, drop, 0);
 }
 
 /* The confounds TSV: beside the source BOLD when it still exists, else in
@@ -191,13 +165,13 @@ static char *find_confounds(const char *fmriprep_dir, const char *entities, cons
             strcpy(dirs[0], ".");
     }
     if (fmriprep_dir && sub)
-        dirs[1] = ses ? report_fmt("%s/sub-%s/ses-%s/func", fmriprep_dir, sub, ses)
-                      : report_fmt("%s/sub-%s/func", fmriprep_dir, sub);
+        dirs[1] = ses ? bs_cli_strf("%s/sub-%s/ses-%s/func", fmriprep_dir, sub, ses)
+                      : bs_cli_strf("%s/sub-%s/func", fmriprep_dir, sub);
     char *found = NULL;
     const char *suffixes[] = {"desc-confounds_timeseries.tsv", "desc-confounds_regressors.tsv"};
     for (int d = 0; d < 2 && !found; d++)
         for (int k = 0; k < 2 && !found && dirs[d] && acq; k++) {
-            char *p = report_fmt("%s/%s_%s", dirs[d], acq, suffixes[k]);
+            char *p = bs_cli_strf("%s/%s_%s", dirs[d], acq, suffixes[k]);
             if (exists(p))
                 found = p;
             else
@@ -310,7 +284,7 @@ static int network_index(report_run *r, const char *value)
 static void apply_label_table(report_run *r, const char *fmriprep_dir)
 {
     bs_strlist tables = {0};
-    char *pat = fmriprep_dir ? report_fmt("%s/atlas/*.tsv", fmriprep_dir) : NULL;
+    char *pat = fmriprep_dir ? bs_cli_strf("%s/atlas/*.tsv", fmriprep_dir) : NULL;
     if (pat)
         report_glob(pat, &tables);
     free(pat);
@@ -384,7 +358,7 @@ static int read_relmat(report_run *r)
     const char *stat = strstr(r->ts_path, "_stat-");
     if (!stat)
         return 0;
-    char *pat = report_fmt("%.*s_stat-*_relmat.tsv", (int)(stat - r->ts_path), r->ts_path);
+    char *pat = bs_cli_strf("%.*s_stat-*_relmat.tsv", (int)(stat - r->ts_path), r->ts_path);
     bs_strlist found = {0};
     if (pat)
         report_glob(pat, &found);
@@ -407,7 +381,7 @@ static int read_relmat(report_run *r)
             }
         if (ok) {
             const char *base = strrchr(found.items[k], '/');
-            r->fc_source = report_fmt("%s", base ? base + 1 : found.items[k]);
+            r->fc_source = bs_cli_strf("%s", base ? base + 1 : found.items[k]);
         }
         bs_tsv_free(t);
     }

@@ -29,7 +29,7 @@ static char **network_labels(const report_run *r)
     char **out = calloc((size_t)r->n_networks + 1, sizeof *out);
     for (int k = 0; out && k < r->n_networks; k++) {
         const char *v = r->network_names[k];
-        out[k] = v[0] && strspn(v, "0123456789") == strlen(v) ? report_fmt("network %s", v) : strdup(v);
+        out[k] = v[0] && strspn(v, "0123456789") == strlen(v) ? bs_cli_strf("network %s", v) : strdup(v);
     }
     return out;
 }
