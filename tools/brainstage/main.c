@@ -40,6 +40,15 @@ static void usage(FILE *to)
           to);
 }
 
+/* valgrind runs its client with its preload libraries in LD_PRELOAD; there
+ * exec("/proc/self/exe") would start valgrind's own tool binary, which
+ * refuses to run directly.  A memcheck run wants the same process anyway. */
+static int under_valgrind(void)
+{
+    const char *preload = getenv("LD_PRELOAD");
+    return preload && strstr(preload, "vgpreload") != NULL;
+}
+
 /* OpenBLAS fixes its kernels, and libgomp its wait policy, when they are
  * loaded, before main runs; both are set only through the environment.  So
  * when either default is a bad one, this program runs itself again with:
@@ -50,10 +59,12 @@ static void usage(FILE *to)
  *    processes also use, and passive waiting was as fast or faster on an idle
  *    one (docs/brainmass.md, docs/brainmae.md).
  * A variable the user set is never changed; BRAINSTAGE_BLAS_AUTO=0 keeps
- * OpenBLAS's own choice.  Only returns when there is nothing to do or exec
- * failed (the run then goes on with the defaults). */
+ * OpenBLAS's own choice.  Only returns when there is nothing to do, under
+ * valgrind, or when exec failed (the run then goes on with the defaults). */
 static void reexec_with_runtime_env(char **argv, int verbose)
 {
+    if (under_valgrind())
+        return;
     const char *opt = getenv("BRAINSTAGE_BLAS_AUTO");
     const char *better = opt && !strcmp(opt, "0") ? NULL : bs_blas_better_coretype();
     const char *wait = getenv("OMP_WAIT_POLICY");
