@@ -61,6 +61,19 @@ check "pretrain brainmae writes a checkpoint and 3 loss rows" '[ -s "$g/mae.safe
 $BS --quiet --threads 2 pretrain brainmae --inputs "$d" --out "$g/mae.safetensors" --resume "$g/mae.safetensors" \
     --epochs 4 --batch 4 --loss-log "$g/mae_loss2.tsv" >> "$tmp/log" 2>&1
 check "pretrain brainmae --resume runs only the missing epoch" '[ $(wc -l < "$g/mae_loss2.tsv") -eq 2 ]'
+# --dropout reaches the model (and its checkpoint's config) for both models
+$BS --quiet --threads 2 pretrain brainmae --inputs "$d" --out "$g/mae_d.safetensors" --epochs 1 --batch 4 \
+    --window-s 8 --segments 4 --dropout 0.2 >> "$tmp/log" 2>&1
+check "pretrain brainmae --dropout 0.2 is in the checkpoint's config" \
+    'head -c 4096 "$g/mae_d.safetensors" | grep -a -q "dropout=0.200000003"'
+$BS --quiet --threads 2 pretrain brainmass --inputs "$d" --out "$g/bm_d.safetensors" --steps 2 --batch 4 \
+    --dropout 0 >> "$tmp/log" 2>&1
+check "pretrain brainmass --dropout 0 is in the checkpoint's metadata" \
+    'head -c 4096 "$g/bm_d.safetensors" | grep -a -q "\"dropout\":\"0\""'
+$BS --quiet pretrain brainmae --inputs "$d" --out "$g/mae_bad.safetensors" --dropout 1.5 2> "$tmp/err"
+rc=$?
+check "pretrain --dropout 1.5: usage error (exit $rc), one line, nothing written ($(cat "$tmp/err"))" \
+    '[ $rc -eq 2 ] && [ $(wc -l < "$tmp/err") -eq 1 ] && [ ! -e "$g/mae_bad.safetensors" ]'
 $BS --quiet --threads 2 embed brainmass --weights "$g/bm.safetensors" --inputs "$d" --out "$g/f_bm.tsv" >> "$tmp/log" 2>&1
 check "embed brainmass: one row per subject, 8R features" \
     '[ $(wc -l < "$g/f_bm.tsv") -eq $((N + 1)) ] && [ $(head -1 "$g/f_bm.tsv" | awk -F"\t" "{print NF}") -eq $((8 * R + 1)) ]'

@@ -30,13 +30,14 @@ typedef struct pretrain_args {
     const char *out, *resume, *loss_log, *init;
     long long steps, batch, depth, heads, ffn, feat, checkpoint_every, warmup, segments, epochs;
     double lr, window_s, tr, keep;
+    double dropout; /* < 0: the model's default (BrainMass 0.1, BrainMAE 0) */
 } pretrain_args;
 
 static void pretrain_usage(void)
 {
     fputs("usage: brainstage pretrain brainmass|brainmae --inputs DIR|GLOB|FILE... --out CKPT.safetensors\n"
           "         [--steps N] [--epochs N] [--batch B] [--lr LR] [--warmup N] [--depth D] [--heads H]\n"
-          "         [--ffn F] [--feat F] [--keep FRACTION] [--window-s S] [--segments S] [--tr S]\n"
+          "         [--ffn F] [--feat F] [--dropout P] [--keep FRACTION] [--window-s S] [--segments S] [--tr S]\n"
           "         [--resume CKPT] [--init CKPT] [--checkpoint-every N] [--loss-log TSV] [--suffix SUFFIX]\n"
           "Inputs are ROI time-series TSVs (default: files named *" BS_GROUP_TS_SUFFIX "); see docs/group-level.md.\n",
           stderr);
@@ -93,6 +94,7 @@ static int parse_args(int argc, char **argv, pretrain_args *a)
         else if (!strcmp(o, "--window-s")) rc = bs_group_opt_double(cmd, o, v, 1e-3, 1e6, &a->window_s);
         else if (!strcmp(o, "--tr")) rc = bs_group_opt_double(cmd, o, v, 1e-3, 1e3, &a->tr);
         else if (!strcmp(o, "--keep")) rc = bs_group_opt_double(cmd, o, v, 0.05, 1, &a->keep);
+        else if (!strcmp(o, "--dropout")) rc = bs_group_opt_double(cmd, o, v, 0, 0.95, &a->dropout);
         else {
             fprintf(stderr, "brainstage: pretrain: unknown option '%s'\n", o);
             pretrain_usage();
@@ -188,7 +190,7 @@ static int pretrain_brainmass(const bs_cli *cli, const pretrain_args *a, bs_grou
     bs_brainmass_train_config tc;
     bs_brainmass_train_config_default(&tc);
     bs_brainmass_config_small(&tc.model, R);
-    tc.model.dropout = 0.1;
+    tc.model.dropout = a->dropout >= 0 ? (float)a->dropout : 0.1f;
     if (a->depth) tc.model.depth = (int)a->depth;
     if (a->heads) tc.model.heads = (int)a->heads;
     if (a->ffn) tc.model.ffn = (int)a->ffn;
@@ -353,6 +355,7 @@ static int pretrain_brainmae(const bs_cli *cli, const pretrain_args *a, bs_group
         if (a->heads) cfg.n_heads = (int)a->heads;
         if (a->ffn) cfg.d_ffn = (int)a->ffn;
         if (a->feat) cfg.d_model = (int)a->feat;
+        if (a->dropout >= 0) cfg.dropout = (float)a->dropout;
         if ((rc = bs_brainmae_config_validate(&cfg, err)))
             goto done;
         if (a->init) {
@@ -438,6 +441,7 @@ done:
 int bs_cmd_pretrain(const bs_cli *cli, int argc, char **argv)
 {
     pretrain_args a = {0};
+    a.dropout = -1;
     int rc = parse_args(argc, argv, &a);
     if (rc) {
         bs_strlist_free(&a.inputs);
