@@ -17,7 +17,9 @@ the table but not in the image).
      fisherzledoitwolfcorrelation; naming=seg writes seg-Toy for all three.
   3. atlas label: from a non-BIDS file name (my_toy-atlas -> mytoyatlas),
      atlas_name= override, an invalid atlas_name -> exit 2, one line.
-  4. bids participant level writes the coverage table too.
+  4. bids participant level writes the coverage table too, and names the
+     BOLD run in Sources by a BIDS URI (bids:preprocessed:...) that
+     DatasetLinks in dataset_description.json resolves.
   5. reading back: XCP-D-style relmats (pandas' layout: Node index, n/a) of
      12 subjects, half named atlas-Toy, half seg-Toy, one subject with two
      runs, a decoy atlas in the same folders: evaluate --fc-inputs with
@@ -232,6 +234,17 @@ def check_bids_participant(tmp, fmriprep, atlas):
                      "--participant-label", "01", "--var", "strategy=24P")
     cov = f"{out}/sub-01/func/sub-01_task-rest_{SPACE}_atlas-Toy_stat-coverage_bold.tsv"
     check(rc == 0 and os.path.isfile(cov), f"bids participant writes the coverage table: {err.strip()[-200:]}")
+    # Sources name the BOLD run by a BIDS URI, which DatasetLinks resolves
+    # to the fMRIPrep folder (XCP-D's convention)
+    desc = json.load(open(f"{out}/dataset_description.json"))
+    link = desc.get("DatasetLinks", {}).get("preprocessed")
+    check(link is not None and os.path.samefile(link, fmriprep), f"DatasetLinks.preprocessed = fMRIPrep folder: {link}")
+    for kind in ("stat-coverage_bold", "stat-mean_timeseries", "stat-pearsoncorrelation_relmat"):
+        side = json.load(open(f"{out}/sub-01/func/sub-01_task-rest_{SPACE}_atlas-Toy_{kind}.json"))
+        uris = [s for s in side.get("Sources", []) if s.startswith("bids:preprocessed:")]
+        ok = len(uris) == 1 and link is not None and uris[0].endswith("desc-preproc_bold.nii.gz") and \
+            os.path.isfile(os.path.join(link, uris[0][len("bids:preprocessed:"):]))
+        check(ok, f"{kind} sidecar: the BOLD run as a BIDS URI that resolves: {side.get('Sources')}")
 
 
 # ---- 5: reading XCP-D-style outputs back ---------------------------------

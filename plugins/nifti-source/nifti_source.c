@@ -16,6 +16,7 @@
 typedef struct config {
     const char *path;
     const char *sidecar;
+    const char *source_uri;
     double tr;
     int require_4d;
 } config;
@@ -24,6 +25,10 @@ static const bs_param_desc params[] = {
     {"path", BS_PARAM_PATH, NULL, 1, 0, NULL, "BOLD NIfTI-1/2 file (.nii or .nii.gz)", offsetof(config, path)},
     {"sidecar", BS_PARAM_STRING, "auto", 1, 0, NULL,
      "BIDS JSON with RepetitionTime: auto (next to the image, if present), none, or a path", offsetof(config, sidecar)},
+    {"source_uri", BS_PARAM_STRING, "", 1, 0, NULL,
+     "how output sidecars name this file in Sources (e.g. a BIDS URI bids:preprocessed:sub-01/func/...); "
+     "empty: its path",
+     offsetof(config, source_uri)},
     {"tr", BS_PARAM_DOUBLE, "0", 0, 1000, NULL, "repetition time in seconds; 0 = from sidecar or header", offsetof(config, tr)},
     {"require_4d", BS_PARAM_BOOL, "yes", 1, 0, NULL, "refuse 3D images (a single volume)", offsetof(config, require_4d)},
 };
@@ -57,9 +62,11 @@ static int sidecar_tr(const config *c, double *tr, int *found, bs_error *err)
     return rc;
 }
 
-static int set_attrs(bs_data *d, const char *path, bs_error *err)
+static int set_attrs(bs_data *d, const char *path, const char *source_uri, bs_error *err)
 {
     int rc = bs_data_set_attr(d, "source", path, err);
+    if (!rc && source_uri && *source_uri)
+        rc = bs_data_set_attr(d, "source_uri", source_uri, err);
     /* Outputs are named from {entities}: the BIDS entities of the input, or
      * for a non-BIDS file its base name without extension. */
     char *entities = bs_bids_entities(path);
@@ -107,7 +114,7 @@ static int process(void *self, bs_data *const *in, bs_data **out, bs_error *err)
     bs_data *d = bs_data_new_volume(r, tr, err);
     if (!d)
         return err->code;
-    if ((rc = set_attrs(d, c->path, err))) {
+    if ((rc = set_attrs(d, c->path, c->source_uri, err))) {
         bs_data_free(d);
         return rc;
     }

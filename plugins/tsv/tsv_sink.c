@@ -129,14 +129,15 @@ static int write_sidecar(sink *s, const bs_data *d, const char *table_path, int 
         json_object_set_new(root, "RepetitionTime", json_real(d->tr));
         json_object_set_new(root, "SamplingFrequency", json_real(1.0 / d->tr));
     }
-    /* Sources: the BOLD run, and the atlas image (XCP-D lists the atlas). */
+    /* Sources: the BOLD run (as a BIDS URI when the source stage was given
+     * one, as brainstage bids does), and the atlas image (XCP-D lists the
+     * atlas). */
     json_t *src = json_array();
-    const char *keys[] = {"source", "atlas_file"};
-    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
-        const char *v = bs_data_get_attr(d, keys[k]);
-        if (v)
-            json_array_append_new(src, json_string(v));
-    }
+    const char *bold = bs_data_get_attr(d, "source_uri");
+    const char *vals[] = {bold ? bold : bs_data_get_attr(d, "source"), bs_data_get_attr(d, "atlas_file")};
+    for (size_t k = 0; k < sizeof vals / sizeof vals[0]; k++)
+        if (vals[k])
+            json_array_append_new(src, json_string(vals[k]));
     if (json_array_size(src))
         json_object_set_new(root, "Sources", src);
     else

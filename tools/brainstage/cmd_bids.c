@@ -311,7 +311,10 @@ static int write_description(const bids_args *a, const char *pipeline, bs_error 
     fputs("\n    }\n  ],\n  \"SourceDatasets\": [\n    {\n      \"URL\": ", f.fp);
     char *url = bs_cli_strf("file://%s", abs ? abs : a->in);
     json_string(f.fp, url ? url : "");
-    fputs("\n    }\n  ]\n}\n", f.fp);
+    /* resolves the bids:preprocessed: URIs of the sidecars' Sources */
+    fputs("\n    }\n  ],\n  \"DatasetLinks\": {\n    \"preprocessed\": ", f.fp);
+    json_string(f.fp, abs ? abs : a->in);
+    fputs("\n  }\n}\n", f.fp);
     free(url);
     free(abs);
     return bs_atomic_commit(&f, err);
@@ -341,6 +344,21 @@ static void write_ts_sidecars(const char *outdir, const char *entities, double t
         globfree(&g);
     }
     free(pat);
+}
+
+/* "bids:preprocessed:REL" for a file inside the fMRIPrep folder (REL: its
+ * path below it), the BIDS URI XCP-D puts in Sources; the dataset name
+ * resolves through DatasetLinks in dataset_description.json.  NULL for a
+ * file elsewhere (it is then named by its path). */
+static char *preprocessed_uri(const char *fmriprep_dir, const char *path)
+{
+    char *root = realpath(fmriprep_dir, NULL), *file = realpath(path, NULL), *uri = NULL;
+    size_t n = root ? strlen(root) : 0;
+    if (root && file && !strncmp(file, root, n) && file[n] == '/')
+        uri = bs_cli_strf("bids:preprocessed:%s", file + n + 1);
+    free(root);
+    free(file);
+    return uri;
 }
 
 static void push_var(bs_strlist *vars, const char *key, const char *value)
@@ -401,6 +419,8 @@ static int participant_run(const bs_cli *cli, const bids_args *a, const char *pi
     char trs[64];
     snprintf(trs, sizeof trs, "%.9g", tr);
     push_var(&vars, "bold", bold);
+    char *bold_uri = preprocessed_uri(a->in, bold);
+    push_var(&vars, "bold_uri", bold_uri);
     push_var(&vars, "mask", mask);
     push_var(&vars, "confounds", confounds);
     push_var(&vars, "sidecar", sidecar);
@@ -435,7 +455,7 @@ static int participant_run(const bs_cli *cli, const bids_args *a, const char *pi
     if (rc) {
         fprintf(stderr, "brainstage: bids: sub-%s: %s failed: %s\n", sub, stem, err.message);
     } else {
-        write_ts_sidecars(outdir, entities, tr, bold);
+        write_ts_sidecars(outdir, entities, tr, bold_uri ? bold_uri : bold);
         if (!cli->quiet)
             printf("sub-%s: %s -> %s\n", sub, stem, outdir);
         status = 0;
@@ -444,6 +464,7 @@ static int participant_run(const bs_cli *cli, const bids_args *a, const char *pi
     bs_pipeline_free(p);
     free(outdir);
     free(prefix);
+    free(bold_uri);
 done:
     bs_strlist_free(&vars);
     free(stem);
