@@ -154,6 +154,16 @@ rc=$?
 check "mismatched TR between runs: exit $rc, one line, no checkpoint ($(cat "$tmp/err"))" \
     '[ $rc -ne 0 ] && [ $(wc -l < "$tmp/err") -eq 1 ] && grep -q sub-02 "$tmp/err" && [ ! -e "$tmp/x4.safetensors" ]'
 
+# same ROI count, other ROI names (another atlas, or a reordered table)
+mkdir -p "$tmp/roimix"
+cp "$d"/sub-0[12]/func/*_timeseries.tsv "$tmp/roimix/"
+f2="$tmp/roimix/sub-02_task-rest_atlas-Toy_stat-mean_timeseries.tsv"
+awk -F'\t' 'BEGIN { OFS = "\t" } NR == 1 { t = $1; $1 = $2; $2 = t } { print }' "$f2" > "$f2.tmp" && mv "$f2.tmp" "$f2"
+$BS --quiet pretrain brainmass --inputs "$tmp/roimix" --out "$tmp/x5.safetensors" --steps 2 --tr 2 2> "$tmp/err"
+rc=$?
+check "ROI columns in another order: exit $rc (10), one line naming the column, no checkpoint ($(cat "$tmp/err"))" \
+    '[ $rc -eq 10 ] && [ $(wc -l < "$tmp/err") -eq 1 ] && grep -q "sub-02.*ROI column 1" "$tmp/err" && [ ! -e "$tmp/x5.safetensors" ]'
+
 # ---- BIDS-App participant level: a run without its confounds is skipped
 f="$tmp/fmriprep/sub-01/func"
 mkdir -p "$f"

@@ -47,9 +47,11 @@ typedef struct bs_group_series {
     int R;
     float *ts;           /* T x R */
     double tr;           /* from the JSON sidecar, the --tr option, or 0 */
+    char **roi_names;    /* R column names, as in the header */
 } bs_group_series;
 
-/* Reads every path; all files must have the same ROI count.  tr_default
+/* Reads every path; all files must have the same ROI columns (names, in
+ * the same order), so that column c is the same region in every run.  tr_default
  * (> 0) is used where a file has no sidecar with RepetitionTime. */
 int bs_group_read_series(const bs_strlist *paths, double tr_default, bs_group_series **out, int *n_out,
                          bs_error *err);

@@ -212,6 +212,15 @@ static int read_one(const char *path, double tr_default, bs_group_series *s, bs_
     }
     s->T = t->n_rows;
     s->R = t->n_cols;
+    if (!(s->roi_names = calloc((size_t)s->R, sizeof *s->roi_names))) {
+        rc = BS_ERR_NOMEM;
+        goto done;
+    }
+    for (int c = 0; c < s->R; c++)
+        if (!(s->roi_names[c] = strdup(t->header[c]))) {
+            rc = BS_ERR_NOMEM;
+            goto done;
+        }
     s->ts = bs_alloc_floats((size_t)s->T * (size_t)s->R);
     double *col = malloc((size_t)s->T * sizeof *col);
     if (!s->ts || !col) {
@@ -257,6 +266,14 @@ int bs_group_read_series(const bs_strlist *paths, double tr_default, bs_group_se
             rc = bs_error_set(err, BS_ERR_DATA, "%s: %d ROI columns, but %s has %d (one atlas for all inputs: "
                               "narrow --suffix, e.g. _atlas-<label>_stat-mean_timeseries.tsv)",
                               s[i].path, s[i].R, s[0].path, s[0].R);
+        /* Same count is not enough: two atlases (or one table in another
+         * order) would mix regions in one model input without a word. */
+        for (int c = 0; rc == BS_OK && i > 0 && c < s[i].R; c++)
+            if (strcmp(s[i].roi_names[c], s[0].roi_names[c]))
+                rc = bs_error_set(err, BS_ERR_DATA,
+                                  "%s: ROI column %d is '%s', but in %s it is '%s' (all inputs need the same atlas, "
+                                  "ROIs in the same order)",
+                                  s[i].path, c + 1, s[i].roi_names[c], s[0].path, s[0].roi_names[c]);
         if (rc) {
             bs_group_series_free(s, i + 1);
             return rc;
@@ -275,6 +292,9 @@ void bs_group_series_free(bs_group_series *s, int n)
         free(s[i].path);
         free(s[i].participant);
         bs_free(s[i].ts);
+        for (int c = 0; s[i].roi_names && c < s[i].R; c++)
+            free(s[i].roi_names[c]);
+        free(s[i].roi_names);
     }
     free(s);
 }
