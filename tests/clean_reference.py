@@ -6,12 +6,16 @@ blocks XCP-D/nilearn use: scipy.interpolate.CubicSpline (not-a-knot) for
 censored volumes (edges copy the nearest kept volume), polynomial detrend by
 numpy.linalg.lstsq, scipy.signal.butter(output='sos') + sosfiltfilt (default
 odd padding, or XCP-D's constant padding with padlen n-1), numpy lstsq fitted
-on low-motion volumes, censoring, z-score (ddof 1).
+on low-motion volumes, censoring, z-score (ddof 1).  Strategies 36P, 24P,
+aCompCor (+ extra columns), aCompCorWMCSF (components chosen per tissue
+from the confounds JSON's Mask/Retained; with 04 marked retained in the
+reference only, the case fails at 1.95 max |diff|), none and custom.
 
 Tolerance: |brainstage - reference| <= 1e-4 + 1e-4 * |reference| everywhere
 (the acceptance figure of issue 3), NaN exactly where the reference is NaN.
 Exit 77 (skip) without numpy/scipy unless BRAINSTAGE_REQUIRE_PYTHON=1.
 """
+import json
 import os
 import subprocess
 import sys
@@ -79,6 +83,12 @@ def make_confounds(rng, T):
     return names, np.column_stack([cols[n] for n in names])
 
 
+# fMRIPrep's confounds JSON for the a_comp_cor columns of make_confounds:
+# 00-02 CSF, 03-05 WM, 04 not retained (aCompCorWMCSF reads the Mask).
+COMPCOR_MASKS = {"a_comp_cor_%02d" % k: {"Method": "aCompCor", "Mask": "CSF" if k < 3 else "WM",
+                                          "Retained": k != 4} for k in range(6)}
+
+
 def select(names, table, strategy, extra, acompcor_n=5):
     cols = []
     if strategy in ("24P", "36P"):
@@ -89,6 +99,12 @@ def select(names, table, strategy, extra, acompcor_n=5):
         for b in MOTION:
             cols += [b, b + "_derivative1"]
         cols += ["a_comp_cor_%02d" % k for k in range(acompcor_n)]
+    elif strategy == "aCompCorWMCSF":
+        for b in MOTION:
+            cols += [b, b + "_derivative1"]
+        for tissue in ("WM", "CSF"):
+            cols += [c for c, m in COMPCOR_MASKS.items() if m["Mask"] == tissue and m["Retained"]][:acompcor_n]
+        cols += [c for c in names if c.startswith("cosine")]
     cols += [c for c in extra if c and c not in cols]
     X = table[:, [names.index(c) for c in cols]] if cols else np.zeros((table.shape[0], 0))
     X = X.copy()
@@ -164,6 +180,8 @@ CASES = [
          zscore=1, tr=0.8),
     dict(strategy="aCompCor", columns="csf,global_signal", dummy=0, fd=0.0, hp=0.01, lp=0.0, order=3, pad="odd",
          detrend=1, censor=1, zscore=0, tr=2.0),
+    dict(strategy="aCompCorWMCSF", acompcor_n=2, dummy=1, fd=0.5, hp=0.01, lp=0.08, order=2, pad="odd",
+         detrend=1, censor=1, zscore=0, tr=2.0),
     dict(strategy="none", dummy=0, fd=0.3, hp=0.0, lp=0.1, order=4, pad="odd", detrend=0, censor=0, zscore=0,
          tr=1.5),
     dict(strategy="custom", columns="trans_x,rot_z,white_matter", dummy=1, fd=0.5, hp=0.0, lp=0.0, order=2,
@@ -186,6 +204,8 @@ def main():
         ts_path, conf_path, out_path = (os.path.join(tmp, n) for n in ("ts.tsv", "conf.tsv", "out.tsv"))
         write_tsv(ts_path, roi, Y)
         write_tsv(conf_path, names, table)
+        with open(os.path.join(tmp, "conf.json"), "w") as f:
+            json.dump(COMPCOR_MASKS, f)
         _, table = read_tsv(conf_path)  # what the tool sees (9 significant digits)
         for i, p in enumerate(CASES):
             args = [TOOL, "clean", ts_path, out_path, f"confounds={conf_path}"]
