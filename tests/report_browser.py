@@ -8,9 +8,11 @@ coverage bar per ROI, one shaded mark per censored or dummy volume counted
 independently from the confounds TSV, one point per loss-log row, ...),
 no scripts or external resources, only finite numbers in SVG geometry; the
 screenshots must show the figures (not blank; on subject pages the
-diverging-map reds and blues are present).  Then a subject with hostile ROI names, no sidecar and no
-confounds must still get a report that escapes the names and says what is
-missing.
+diverging-map reds and blues are present).  Then a copy of the outputs with
+hostile ROI names in every series (the group level needs one set of names),
+where one subject also has no sidecar and no confounds, must still get
+reports that escape the names and say what is missing; a second copy with
+Schaefer-style names must group the ROIs by network.
 
 Skips (77) only when chromium is missing and neither
 BRAINSTAGE_REQUIRE_PYTHON nor CI is set.
@@ -263,15 +265,34 @@ try:
             shutil.copy(png, keep)
 
     # ---- bad input: hostile ROI names, no sidecar, no confounds
+    # The group level needs the same ROI names in every subject's series, so
+    # the hostile names go into all of them (sub-01 is the damaged one), and
+    # the Schaefer-style names into a second copy.
     hostile = ["<script>alert(1)</script>", 'a"b&c', "x\u00e9"] + ts[0][3:]
+
+    def rename_rois(folder, names):
+        for path in glob.glob(os.path.join(folder, "sub-*", "func", "*_stat-mean_timeseries.tsv")):
+            rows_ = read_tsv(path)
+            rows_[0] = names
+            with open(path, "w", encoding="utf-8") as f:  # as is: no CSV quoting
+                f.write("".join("\t".join(r) + "\n" for r in rows_))
+
+    def group_level(folder, what):
+        bare_fp = os.path.join(tmp, "bare")
+        os.makedirs(bare_fp, exist_ok=True)
+        shutil.copy(os.path.join(fp, "participants.tsv"), bare_fp)
+        p = subprocess.run([BS, "--quiet", "bids", bare_fp, folder, "group", "--label", "group", "--folds", "2",
+                            "--models", "none"], capture_output=True, text=True)
+        check(p.returncode == 0, f"group level with {what} still succeeds (exit {p.returncode}: {p.stderr.strip()})")
+
     bad_out = os.path.join(tmp, "bad")
     shutil.copytree(out, bad_out)
+    rename_rois(bad_out, hostile)
     bad_ts = glob.glob(os.path.join(bad_out, "sub-01", "func", "*_stat-mean_timeseries.tsv"))[0]
     rows_ = read_tsv(bad_ts)
-    rows_[0] = hostile
     for r in rows_[1:]:
         r[1] = "n/a"  # a ROI without signal
-    with open(bad_ts, "w", encoding="utf-8") as f:  # as is: no CSV quoting
+    with open(bad_ts, "w", encoding="utf-8") as f:
         f.write("".join("\t".join(r) + "\n" for r in rows_))
     os.remove(bad_ts[:-4] + ".json")
     for p in glob.glob(os.path.join(bad_out, "sub-01", "func", "*_relmat.*")):
@@ -282,20 +303,13 @@ try:
     meta["brainstage"]["clean"] = re.sub(r"flagged=(\d+)", lambda m: f"flagged={int(m.group(1)) + 1}",
                                          meta["brainstage"]["clean"])
     json.dump(meta, open(side, "w"))
-    # sub-03: Schaefer-style ROI names carry their network
-    s3 = glob.glob(os.path.join(bad_out, "sub-03", "func", "*_stat-mean_timeseries.tsv"))[0]
-    rows3 = read_tsv(s3)
+    group_level(bad_out, "a damaged subject and hostile ROI names")
+    # Schaefer-style ROI names carry their network
+    sch_out = os.path.join(tmp, "schaefer")
+    shutil.copytree(out, sch_out)
     nets = ["Vis", "SomMot", "DorsAttn", "Default"]
-    rows3[0] = [f"7Networks_{'LR'[i % 2]}H_{nets[i % 4]}_{i + 1}" for i in range(R)]
-    with open(s3, "w", encoding="utf-8") as f:
-        f.write("".join("\t".join(r) + "\n" for r in rows3))
-    os.remove(s3[:-4] + ".json")
-    bare_fp = os.path.join(tmp, "bare")
-    os.makedirs(bare_fp)
-    shutil.copy(os.path.join(fp, "participants.tsv"), bare_fp)
-    p = subprocess.run([BS, "--quiet", "bids", bare_fp, bad_out, "group", "--label", "group", "--folds", "2",
-                        "--models", "none"], capture_output=True, text=True)
-    check(p.returncode == 0, f"group level with a damaged subject still succeeds (exit {p.returncode}: {p.stderr.strip()})")
+    rename_rois(sch_out, [f"7Networks_{'LR'[i % 2]}H_{nets[i % 4]}_{i + 1}" for i in range(R)])
+    group_level(sch_out, "Schaefer-style ROI names")
     bdom = load_dom(os.path.join(bad_out, "sub-01.html"))
     check_page_safety(bdom, "sub-01 (damaged)")
     check(not [e for e in bdom.elements if e["tag"] == "script"], "hostile ROI name did not become a <script>")
@@ -311,7 +325,7 @@ try:
     check("not marked" in w2 and len(d2.find("rect", cls="mark", svg="fd-0", parent_cls="marks")) == 0,
           f"sidecar and confounds disagree on censoring: said, no volume marked ({w2[:100]})")
     check(len(d2.find("g", cls="hm-row", svg="carpet-0")) == R, "sub-02: carpet still drawn")
-    d3 = load_dom(os.path.join(bad_out, "sub-03.html"))
+    d3 = load_dom(os.path.join(sch_out, "sub-03.html"))
     check(len(d3.find("rect", cls="group", svg="fc-0")) == 4, "Schaefer-style names: ROIs grouped into their 4 networks")
 finally:
     shutil.rmtree(tmp, ignore_errors=True)
