@@ -257,7 +257,8 @@ static void choose_atlas(const bids_args *a, atlas_choice *c)
         return;
     }
     /* an atlas shipped with the dataset (brainstage simulate writes one) */
-    char *pat = a->atlas ? bs_cli_strf("%s/atlas/atlas-%s_*dseg.nii*", a->in, a->atlas) : bs_cli_strf("%s/atlas/*_dseg.nii*", a->in);
+    char *pat = a->atlas ? bs_cli_strf("%s/atlas/atlas-%s_*dseg.nii*", a->in, a->atlas)
+                         : bs_cli_strf("%s/atlas/*_dseg.nii*", a->in);
     glob_t g;
     if (pat && glob(pat, 0, NULL, &g) == 0) {
         if (g.gl_pathc >= 1)
